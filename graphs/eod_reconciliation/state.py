@@ -1,0 +1,130 @@
+"""State of the end-of-day reconciliation workflow."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, with_config
+from typing_extensions import NotRequired, TypedDict
+
+_STRICT = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+MismatchKind = Literal["quantity_break", "missing_at_custodian", "missing_in_books"]
+LikelyCause = Literal["timing", "corporate_action", "booking_error", "custodian_error", "unknown"]
+
+
+@with_config(_STRICT)
+class Holding(TypedDict):
+    """A position in one account, as one side records it."""
+
+    account: str
+    """Account or book identifier shared by both sides."""
+    symbol: str
+    """Instrument identifier."""
+    quantity: float
+    """Quantity held."""
+    price: NotRequired[float]
+    """Price used to value a mismatch; give it on the book side."""
+
+
+@with_config(_STRICT)
+class ReconciliationInput(TypedDict):
+    """What a caller sends: both sides' end-of-day positions."""
+
+    as_of: str
+    """Business date being reconciled, e.g. '2026-11-24'."""
+    book_positions: list[Holding]
+    """Positions in our books."""
+    custodian_positions: list[Holding]
+    """Positions the custodian reports."""
+
+
+class Mismatch(TypedDict):
+    """A difference found in code between the books and the custodian."""
+
+    account: str
+    """Account of the mismatch."""
+    symbol: str
+    """Instrument of the mismatch."""
+    kind: MismatchKind
+    """quantity_break, missing_at_custodian or missing_in_books."""
+    book_quantity: float
+    """Quantity in our books (0 when missing)."""
+    custodian_quantity: float
+    """Quantity at the custodian (0 when missing)."""
+    difference: float
+    """book_quantity - custodian_quantity."""
+    exposure: float
+    """|difference| x price: the value at risk."""
+
+
+class Explanation(BaseModel):
+    """The model's explanation of one mismatch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    likely_cause: LikelyCause = Field(description="The most likely cause of the mismatch.")
+    explanation: str = Field(description="Two sentences on why the sides differ.")
+    suggested_action: str = Field(description="What operations should do next.")
+
+
+class ExplainedMismatch(TypedDict):
+    """A mismatch with its explanation and risk score."""
+
+    mismatch: Mismatch
+    """The mismatch found in code."""
+    likely_cause: LikelyCause
+    """The model's most likely cause."""
+    explanation: str
+    """The model's explanation."""
+    suggested_action: str
+    """What operations should do next."""
+    risk_score: float
+    """exposure x cause weight; higher is more urgent."""
+
+
+class ExplainState(TypedDict):
+    """State of the per-mismatch explanation subgraph."""
+
+    as_of: str
+    """Business date being reconciled."""
+    mismatch: Mismatch
+    """The mismatch to explain."""
+    explanation: NotRequired[dict[str, str]]
+    """The model's raw explanation."""
+    explained: Annotated[list[ExplainedMismatch], operator.add]
+    """The explained mismatch, handed back to the parent graph."""
+
+
+class ExplainOutput(TypedDict):
+    """What the explanation subgraph hands back to the parent."""
+
+    explained: Annotated[list[ExplainedMismatch], operator.add]
+    """Explained mismatches (one per subgraph run)."""
+
+
+class ReconciliationState(TypedDict):
+    """Internal state of the reconciliation workflow."""
+
+    as_of: str
+    """Business date being reconciled."""
+    book_positions: list[Holding]
+    """Positions in our books."""
+    custodian_positions: list[Holding]
+    """Positions the custodian reports."""
+    mismatches: NotRequired[list[Mismatch]]
+    """Differences found in code."""
+    explained: Annotated[list[ExplainedMismatch], operator.add]
+    """One entry per mismatch, filled by the fan-out."""
+    ranked: NotRequired[list[ExplainedMismatch]]
+    """Explained mismatches, most urgent first."""
+
+
+class ReconciliationOutput(TypedDict):
+    """What the workflow returns."""
+
+    mismatches: list[Mismatch]
+    """Differences found in code."""
+    ranked: list[ExplainedMismatch]
+    """Explained mismatches, most urgent first."""

@@ -1,0 +1,19 @@
+"""Per-run knobs of the market-brief workflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MarketBriefContext:
+    """Per-run knobs (set as run context or assistant context on the server)."""
+
+    top_movers: int = 5
+    """How many of the largest movers to report."""
+    utilisation_warning: float = 0.9
+    """Limit utilisation (0-1) from which a book is flagged."""
+    model: str | None = None
+    """Model name override for this run; empty uses the configured default."""
+    desk: str = "default"
+    """Desk the brief is written for."""
