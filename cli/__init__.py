@@ -1,0 +1,1 @@
+"""The ``tradeflow`` command line: serve the graphs, run one in-process, list them."""

@@ -2,7 +2,7 @@
 
 Two entry points share one decision:
 
-* :func:`open_checkpointer` (sync) is what ``tradeflow run`` uses in-process.
+* :func:`open_async_checkpointer` is what ``tradeflow run`` uses in-process.
 * :func:`server_checkpointer` (async) is named in ``langgraph.json`` under ``checkpointer.path``; the
   LangGraph server enters it once per event loop and uses what it yields for every thread.
 
@@ -13,15 +13,13 @@ Tables are migrated only when the migrations table says they are behind, so a ru
 from __future__ import annotations
 
 import logging
-import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import psycopg
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -57,26 +55,6 @@ def ensure_postgres_schema(database_url: str) -> bool:
         ) from exc
     logger.info("checkpoint tables migrated at %s", redact_url(database_url))
     return True
-
-
-@contextmanager
-def open_checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver[str]]:
-    """Yield a durable sync checkpointer for in-process runs (the CLI)."""
-    if settings.database_url:
-        ensure_postgres_schema(settings.database_url)
-        try:
-            with PostgresSaver.from_conn_string(settings.database_url) as saver:
-                yield saver
-        except psycopg.OperationalError as exc:
-            raise PersistenceError(f"DATABASE_URL: cannot connect to {redact_url(settings.database_url)}: {exc}") from exc
-        return
-    path = settings.sqlite_checkpoint_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False)
-    try:
-        yield SqliteSaver(conn)
-    finally:
-        conn.close()
 
 
 @asynccontextmanager

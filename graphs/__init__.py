@@ -1,0 +1,1 @@
+"""The LangGraph graphs tradeflow serves, their model seam and the server hooks."""

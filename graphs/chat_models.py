@@ -114,3 +114,26 @@ async def generate_structured(
     if not isinstance(reply, schema):
         raise LLMResponseError(f"{describe_target(settings, model)} returned no {schema.__name__}")
     return reply
+
+
+def probe_model(settings: Settings, timeout_s: float = 2.0) -> tuple[bool, str]:
+    """Check, without spending tokens, that the configured model endpoint answers.
+
+    OpenAI-compatible servers are asked for ``/models``, Ollama for ``/api/tags``. Returns whether it
+    answered and a sentence to print at start-up.
+    """
+    target = describe_target(settings)
+    if settings.resolved_provider == "openai":
+        base = (settings.openai_base_url or "https://api.openai.com/v1").rstrip("/")
+        url = f"{base}/models"
+        headers = {"Authorization": f"Bearer {settings.openai_api_key}"} if settings.openai_api_key else {}
+    else:
+        url = f"{settings.ollama_base_url.rstrip('/')}/api/tags"
+        headers = {}
+    try:
+        response = httpx.get(url, headers=headers, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        return False, f"LLM not reachable: tried {target}: {type(exc).__name__}: {exc}. {HOW_TO_CONFIGURE}"
+    if response.status_code >= 400:
+        return False, f"LLM not usable: {target} answered HTTP {response.status_code}. {HOW_TO_CONFIGURE}"
+    return True, f"LLM reachable: {target}"

@@ -17,6 +17,7 @@ from graphs.eod_reconciliation.state import ReconciliationInput
 from graphs.errors import InvalidInputError, UnknownGraphError
 from graphs.heartbeat.graph import HeartbeatInput
 from graphs.market_brief.state import MarketBriefInput
+from graphs.trade_break_triage.approval import parse_approval
 from graphs.trade_break_triage.state import TriageInput
 
 # The namespace the LangGraph server derives each graph's default assistant id from
@@ -99,3 +100,9 @@ def validate_input(graph_id: str, payload: object) -> dict[str, Any]:
         problems = [(_field_path(err["loc"]), err["msg"]) for err in exc.errors()]
         raise InvalidInputError(graph_id, problems) from None
     return validated
+
+
+def validate_resume(graph_id: str, value: object) -> None:
+    """Check a ``Command(resume=...)`` value for graphs whose interrupts expect a shape."""
+    if graph_id == "trade_break_triage":
+        parse_approval(value)

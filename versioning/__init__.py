@@ -1,0 +1,1 @@
+"""Workflow specs in Git: history, rollback, diff and A/B tests (see the versioning issue)."""

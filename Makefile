@@ -1,0 +1,46 @@
+# tradeflow: `make run` serves the graphs, `make test` runs the whole suite. `make` lists the targets.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.DEFAULT_GOAL := help
+.PHONY: help env run test lint type fmt bench lock
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-6s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+env: $(VENV)/.synced ## create or update the virtualenv from uv.lock
+
+run: env ## start the LangGraph server on the embedded default (no Postgres needed)
+	$(VENV)/bin/tradeflow serve
+
+test: env ## run the whole test suite (starts the servers the tests need)
+	$(VENV)/bin/pytest
+
+lint: env ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+type: env ## mypy (strict for product code)
+	$(VENV)/bin/mypy
+
+fmt: env ## format the code
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: env ## run the benchmarks
+	$(VENV)/bin/python benchmarks/server_throughput.py
+
+lock: $(UV) ## refresh uv.lock after editing pyproject.toml
+	$(UV) lock --python $(PYTHON)

@@ -1,0 +1,79 @@
+"""``tradeflow serve``: validate settings, check the port and the model, then start ``langgraph dev``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.errors import SettingsError
+from core.settings import Settings, load_settings
+from graphs.chat_models import probe_model
+
+# The CLI phones home for analytics and version checks unless told not to; tracing stays off unless
+# the user turned it on in settings.
+OFFLINE_ENV = {"LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGGRAPH_NO_VERSION_CHECK": "true"}
+
+
+def add_serve_parser(sub: Any) -> None:
+    parser = sub.add_parser("serve", help="start the LangGraph server (langgraph dev) on the embedded default")
+    parser.add_argument("--config", default="langgraph.json", help="langgraph.json to serve (default: %(default)s)")
+    parser.add_argument("--no-reload", action="store_true", help="do not restart on code changes")
+    parser.set_defaults(handler=serve)
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Fail clearly when the port is taken: ``langgraph dev`` would silently move to another one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise SettingsError(
+                "TRADEFLOW_PORT", f"port {port} on {host} is not free ({exc.strerror}); set TRADEFLOW_PORT to a free port"
+            ) from None
+
+
+def server_urls(settings: Settings) -> dict[str, str]:
+    """The URLs a user opens: the API, its docs and Studio."""
+    api = f"http://{settings.host}:{settings.port}"
+    return {
+        "API": api,
+        "API docs": f"{api}/docs",
+        "Studio": f"https://smith.langchain.com/studio/?baseUrl={api}",
+    }
+
+
+def server_environment(settings: Settings) -> dict[str, str]:
+    """The environment ``langgraph dev`` runs with: offline, tracing as configured."""
+    env = dict(os.environ)
+    env.update(OFFLINE_ENV)
+    env["LANGSMITH_TRACING"] = "true" if settings.langsmith_tracing else "false"
+    return env
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if not Path(args.config).is_file():
+        raise SettingsError("--config", f"{args.config} does not exist")
+    ensure_port_free(settings.host, settings.port)
+    Path(".env").touch(exist_ok=True)  # langgraph.json names .env; an absent one stops the server
+    reachable, sentence = probe_model(settings)
+    print(("" if reachable else "WARNING: ") + sentence, flush=True)  # noqa: T201
+    if not reachable:
+        print("The server starts anyway; runs that call a model fail fast until one is configured.", flush=True)  # noqa: T201
+    print(f"Checkpoints: {'Postgres (DATABASE_URL)' if settings.database_url else settings.sqlite_checkpoint_path}")  # noqa: T201
+    for name, url in server_urls(settings).items():
+        print(f"{name}: {url}", flush=True)  # noqa: T201
+    langgraph = shutil.which("langgraph", path=os.path.dirname(sys.executable)) or shutil.which("langgraph")
+    if langgraph is None:
+        raise SettingsError("PATH", "the langgraph CLI is not installed; run `make run` to create the environment")
+    command = [langgraph, "dev", "--no-browser", "--host", settings.host, "--port", str(settings.port)]
+    command += ["--config", args.config]
+    if args.no_reload:
+        command.append("--no-reload")
+    os.execve(langgraph, command, server_environment(settings))
+    return 0  # pragma: no cover - execve does not return

@@ -1,0 +1,81 @@
+"""Server-side request checks, wired through ``langgraph.json`` ``auth.path``.
+
+* Authentication: when ``TRADEFLOW_API_KEY`` is set, every request must carry it in ``x-api-key``;
+  without it (a laptop) requests are accepted as the local user.
+* Input validation: a run whose input does not match its graph's input schema, or a triage resume
+  that is not a valid approval, is refused with 422 naming the field, before the run exists, so no
+  thread state or checkpoint is written for it.
+
+``disable_studio_auth`` is set in ``langgraph.json`` so Studio's requests get the same checks.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+from typing import Any
+
+from langgraph_sdk import Auth, get_client
+
+from core.settings import Settings, load_settings
+from graphs.errors import InvalidInputError
+from graphs.registry import graph_id_for_assistant, validate_input, validate_resume
+
+logger = logging.getLogger(__name__)
+
+auth = Auth()
+
+
+@functools.cache
+def _settings() -> Settings:
+    return load_settings()
+
+
+@auth.authenticate
+async def authenticate(headers: dict[bytes, bytes]) -> Auth.types.MinimalUserDict:
+    """Accept the configured API key (``x-api-key``), or everyone when none is configured."""
+    expected = _settings().api_key
+    if expected is None:
+        return {"identity": "local", "is_authenticated": True}
+    provided = headers.get(b"x-api-key", b"").decode()
+    if not provided or not hmac.compare_digest(provided, expected):
+        raise Auth.exceptions.HTTPException(status_code=401, detail="missing or wrong x-api-key")
+    return {"identity": "api-key", "is_authenticated": True}
+
+
+async def _graph_id(assistant_id: str) -> str | None:
+    known = graph_id_for_assistant(assistant_id)
+    if known is not None:
+        return known
+    # An assistant created through the API: ask the server itself (in-process transport).
+    assistant = await get_client().assistants.get(assistant_id)
+    return str(assistant["graph_id"])
+
+
+def _problems_for(graph_id: str, kwargs: dict[str, Any]) -> InvalidInputError | None:
+    try:
+        payload = kwargs.get("input")
+        if payload is not None:
+            validate_input(graph_id, payload)
+        command = kwargs.get("command") or {}
+        if "resume" in command:
+            validate_resume(graph_id, command["resume"])
+    except InvalidInputError as exc:
+        return exc
+    return None
+
+
+@auth.on.threads.create_run
+async def validate_run(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate) -> None:
+    """Refuse a run whose input or resume value does not fit its graph."""
+    assistant_id = value.get("assistant_id")
+    if assistant_id is None:
+        return
+    graph_id = await _graph_id(str(assistant_id))
+    if graph_id is None:
+        return
+    problem = _problems_for(graph_id, dict(value.get("kwargs") or {}))
+    if problem is not None:
+        logger.info("refused run for %s: %s", graph_id, problem)
+        raise Auth.exceptions.HTTPException(status_code=422, detail=str(problem))

@@ -1,0 +1,82 @@
+"""Shared fixtures: environment hygiene, the LLM server double, Postgres, and model settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from graphs import api_auth, chat_models
+from tests.doubles.llm_server import LLMServerDouble
+from tests.support.postgres import scratch_database
+
+MODEL = "test-model"
+
+
+def _clear_setting_caches() -> None:
+    chat_models.current_settings.cache_clear()
+    chat_models.build_chat_model.cache_clear()
+    api_auth._settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _restore_environ() -> Iterator[None]:
+    """Every test starts from the same environment and fresh settings caches."""
+    saved = dict(os.environ)
+    _clear_setting_caches()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    _clear_setting_caches()
+
+
+@pytest.fixture(scope="session")
+def llm_server() -> Iterator[LLMServerDouble]:
+    double = LLMServerDouble(models=(MODEL, "slow-model", "broken-model")).start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def llm_double(llm_server: LLMServerDouble) -> Iterator[LLMServerDouble]:
+    """The session's LLM double, with behaviours and request log reset for this test."""
+    llm_server.reset()
+    yield llm_server
+    llm_server.reset()
+
+
+def model_env(double: LLMServerDouble, provider: str = "openai") -> dict[str, str]:
+    """Environment that points the model seam at the double."""
+    return {
+        "TRADEFLOW_LLM_PROVIDER": provider,
+        "OPENAI_API_KEY": "test-key-for-double",
+        "OPENAI_BASE_URL": double.openai_base_url,
+        "TRADEFLOW_OPENAI_MODEL": MODEL,
+        "OLLAMA_BASE_URL": double.ollama_base_url,
+        "TRADEFLOW_OLLAMA_MODEL": MODEL,
+        "TRADEFLOW_LLM_TIMEOUT_S": "10",
+        "TRADEFLOW_LLM_MAX_RETRIES": "0",
+    }
+
+
+@pytest.fixture(params=["openai", "ollama"])
+def provider(request: pytest.FixtureRequest, llm_double: LLMServerDouble, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once through langchain-openai and once through langchain-ollama."""
+    for key, value in model_env(llm_double, request.param).items():
+        monkeypatch.setenv(key, value)
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty Postgres database for this test session."""
+    with scratch_database() as url:
+        yield url
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LANGSMITH_TRACING", "false")
+    monkeypatch.setenv("LANGGRAPH_CLI_NO_ANALYTICS", "1")
+    monkeypatch.setenv("LANGGRAPH_NO_VERSION_CHECK", "true")

@@ -1,0 +1,92 @@
+"""Start a real ``langgraph dev`` (through ``tradeflow serve``) on a free port for tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+TRADEFLOW = Path(sys.executable).parent / "tradeflow"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(workdir: Path) -> Path:
+    """Copy langgraph.json into ``workdir`` with absolute paths, so server state stays in ``workdir``."""
+    config = json.loads((REPO / "langgraph.json").read_text())
+
+    def absolute(spec: str) -> str:
+        path, _, attr = spec.partition(":")
+        return f"{(REPO / path).resolve()}:{attr}"
+
+    config["graphs"] = {name: absolute(spec) for name, spec in config["graphs"].items()}
+    config["checkpointer"]["path"] = absolute(config["checkpointer"]["path"])
+    config["auth"]["path"] = absolute(config["auth"]["path"])
+    target = workdir / "langgraph.json"
+    target.write_text(json.dumps(config, indent=2))
+    (workdir / ".env").touch()
+    return target
+
+
+class DevServer:
+    """One ``tradeflow serve`` process; ``start`` waits for ``/ok``."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], port: int | None = None) -> None:
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.env = {**env, "TRADEFLOW_PORT": str(self.port), "TRADEFLOW_HOST": "127.0.0.1"}
+        self.log_path = workdir / f"server-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 60.0) -> DevServer:
+        config = write_config(self.workdir)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [str(TRADEFLOW), "serve", "--no-reload", "--config", str(config)],
+            cwd=self.workdir,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.output()[-4000:]}")
+            try:
+                if httpx.get(f"{self.url}/ok", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        self.stop()
+        raise RuntimeError(f"server did not answer /ok within {timeout_s}s:\n{self.output()[-4000:]}")
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.errors import SettingsError
+from core.settings import load_settings, settings_from_mapping
+
+
+def test_defaults_are_local_and_offline() -> None:
+    settings = settings_from_mapping({})
+    assert (settings.host, settings.port) == ("127.0.0.1", 2024)
+    assert settings.database_url is None
+    assert settings.langsmith_tracing is False
+    assert settings.resolved_provider == "ollama"
+    assert settings.sqlite_checkpoint_path == Path(".data/checkpoints.sqlite")
+
+
+def test_openai_is_chosen_when_a_key_is_set() -> None:
+    assert settings_from_mapping({"OPENAI_API_KEY": "sk-live-123"}).resolved_provider == "openai"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("TRADEFLOW_PORT", "abc", "expected an integer"),
+        ("TRADEFLOW_PORT", "70000", "from 1 to 65535"),
+        ("DATABASE_URL", "mysql://x@h/db", "postgres://"),
+        ("OPENAI_BASE_URL", "localhost:8000", "http://"),
+        ("LANGSMITH_TRACING", "maybe", "true or false"),
+        ("TRADEFLOW_LLM_PROVIDER", "anthropic", "auto, openai, ollama"),
+        ("TRADEFLOW_LLM_TIMEOUT_S", "-1", "positive"),
+        ("TRADEFLOW_ENV", "staging", "development, production"),
+    ],
+)
+def test_bad_value_names_the_variable(variable: str, value: str, expected: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        settings_from_mapping({variable: value})
+    assert info.value.variable == variable
+    assert str(info.value).startswith(f"{variable}: ")
+    assert expected in str(info.value)
+
+
+def test_database_password_is_not_echoed_in_errors() -> None:
+    with pytest.raises(SettingsError) as info:
+        settings_from_mapping({"DATABASE_URL": "mysql://admin:hunter2@db/x"})
+    assert "hunter2" not in str(info.value)
+
+
+def test_placeholder_secret_refused_in_production_only() -> None:
+    assert settings_from_mapping({"OPENAI_API_KEY": "change-me"}).openai_api_key == "change-me"
+    with pytest.raises(SettingsError) as info:
+        settings_from_mapping({"TRADEFLOW_ENV": "production", "OPENAI_API_KEY": "change-me"})
+    assert info.value.variable == "OPENAI_API_KEY"
+
+
+def test_openai_provider_without_key_or_url_is_refused() -> None:
+    with pytest.raises(SettingsError) as info:
+        settings_from_mapping({"TRADEFLOW_LLM_PROVIDER": "openai"})
+    assert info.value.variable == "OPENAI_API_KEY"
+
+
+def test_dotenv_is_read_and_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("TRADEFLOW_PORT=3000\nTRADEFLOW_OLLAMA_MODEL=from-dotenv\n")
+    monkeypatch.delenv("TRADEFLOW_OLLAMA_MODEL", raising=False)
+    monkeypatch.setenv("TRADEFLOW_PORT", "3100")
+    settings = load_settings(env_file)
+    assert settings.port == 3100
+    assert settings.ollama_model == "from-dotenv"
