@@ -10,6 +10,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from graphs.chat_models import generate_structured
+from graphs.errors import InvalidInputError
 from graphs.trade_break_triage import prompts
 from graphs.trade_break_triage.approval import parse_approval
 from graphs.trade_break_triage.context import TriageContext
@@ -66,7 +67,14 @@ async def request_approval(state: TriageState, runtime: Runtime[TriageContext]) 
         proposed_action=str(state["proposal"]["action"]),
         instructions=prompts.APPROVAL_INSTRUCTIONS,
     )
-    answer = parse_approval(interrupt(request))
+    # An answer that does not parse is asked for again, with the problem shown; raising instead
+    # would pin the bad value to this interrupt and every later resume would replay it.
+    while True:
+        try:
+            answer = parse_approval(interrupt(request))
+            break
+        except InvalidInputError as exc:
+            request = ApprovalRequest(**{**request, "problem": str(exc)})
     return {
         "decision": "approved" if answer.approved else "rejected",
         "approver": answer.approver,

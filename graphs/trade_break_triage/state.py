@@ -104,6 +104,8 @@ class ApprovalRequest(TypedDict):
     """The resolution awaiting approval."""
     instructions: str
     """How to answer: resume with {"approved": true|false, "approver": "name", "comment": "..."}."""
+    problem: NotRequired[str]
+    """What was wrong with the previous answer, when it could not be used."""
 
 
 class TriageState(TypedDict):
