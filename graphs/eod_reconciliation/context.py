@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import ConfigDict, with_config
 
+
+@with_config(ConfigDict(use_attribute_docstrings=True))
 @dataclass(frozen=True)
 class ReconciliationContext:
     """Per-run knobs (set as run context or assistant context on the server)."""

@@ -1,0 +1,183 @@
+"""The endpoints LangGraph Studio uses, against a real ``langgraph dev`` driven with langgraph-sdk."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
+
+from graphs.registry import GRAPHS
+from tests.conftest import MODEL, model_env
+from tests.doubles.llm_server import LLMServerDouble
+from tests.support.langgraph_server import DevServer
+
+pytestmark = [pytest.mark.server]
+
+REPO = Path(__file__).resolve().parents[2]
+GRAPH_IDS = {"market_brief", "trade_break_triage", "eod_reconciliation", "heartbeat"}
+
+
+def refused_with(error: httpx.HTTPStatusError, *fragments: str) -> None:
+    """The SDK raised for a 422 whose detail names each fragment (runs.wait raises plain httpx errors)."""
+    assert error.response.status_code == 422
+    detail = error.response.json()["detail"]
+    for fragment in fragments:
+        assert fragment in detail
+
+
+def example(graph_id: str) -> dict[str, Any]:
+    payload: dict[str, Any] = json.loads((REPO / "examples" / f"{graph_id}.json").read_text())
+    return payload
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, llm_server: LLMServerDouble) -> Iterator[DevServer]:
+    workdir = tmp_path_factory.mktemp("studio")
+    env = {**os.environ, **model_env(llm_server), "TRADEFLOW_DATA_DIR": str(workdir / "data")}
+    env.pop("DATABASE_URL", None)
+    dev = DevServer(workdir, env).start()
+    yield dev
+    dev.stop()
+
+
+@pytest.fixture
+def client(server: DevServer) -> LangGraphClient:
+    return get_client(url=server.url)
+
+
+async def test_every_graph_is_found_by_assistant_search(client: LangGraphClient) -> None:
+    assistants = await client.assistants.search(limit=50)
+    assert {a["graph_id"] for a in assistants} == GRAPH_IDS
+
+
+async def test_xray_graph_shows_subgraph_nodes(client: LangGraphClient) -> None:
+    drawn = await client.assistants.get_graph("eod_reconciliation", xray=True)
+    ids = {node["id"] for node in drawn["nodes"]}
+    assert {"explain_mismatch:draft_explanation", "explain_mismatch:score_risk", "match_positions"} <= ids
+    flat = await client.assistants.get_graph("eod_reconciliation")
+    assert "explain_mismatch:draft_explanation" not in {node["id"] for node in flat["nodes"]}
+
+
+async def test_schemas_carry_field_descriptions(client: LangGraphClient) -> None:
+    schemas = await client.assistants.get_schemas(GRAPHS["trade_break_triage"].default_assistant_id)
+    input_schema = schemas["input_schema"]
+    assert input_schema is not None and schemas["state_schema"] is not None
+    trade_break = input_schema["$defs"]["TradeBreak"]["properties"]
+    assert trade_break["notional"]["description"] == "Trade notional, in ``currency``."
+    context = schemas["context_schema"]
+    assert context is not None
+    assert "human must approve" in context["properties"]["approval_threshold"]["description"]
+    assert "decision" in schemas["state_schema"]["properties"]
+
+
+async def test_interrupt_before_a_node_then_resume(client: LangGraphClient, llm_double: LLMServerDouble) -> None:
+    thread = await client.threads.create()
+    await client.runs.wait(
+        thread["thread_id"], "market_brief", input=example("market_brief"), interrupt_before=["write_brief"]
+    )
+    state = await client.threads.get_state(thread["thread_id"])
+    assert state["next"] == ["write_brief"]
+    assert "figures" in state["values"] and "brief" not in state["values"]
+    assert llm_double.requests == []
+    final = await client.runs.wait(thread["thread_id"], "market_brief", input=None)
+    assert isinstance(final, dict) and final["brief"].startswith(f"[{MODEL}:")
+    assert (await client.threads.get_state(thread["thread_id"]))["next"] == []
+
+
+async def test_history_and_forking_from_an_earlier_checkpoint(client: LangGraphClient) -> None:
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    await client.runs.wait(tid, "market_brief", input=example("market_brief"))
+    history = await client.threads.get_history(tid, limit=20)
+    assert len(history) >= 3
+    before_brief = next(s for s in history if s["next"] == ["write_brief"])
+    fork = await client.threads.update_state(
+        tid, {"as_of": "2026-11-25"}, as_node="compute_market_figures", checkpoint_id=before_brief["checkpoint"]["checkpoint_id"]
+    )
+    forked_state = await client.threads.get_state(tid, checkpoint_id=fork["checkpoint"]["checkpoint_id"])
+    assert forked_state["parent_checkpoint"]["checkpoint_id"] == before_brief["checkpoint"]["checkpoint_id"]
+    assert forked_state["values"]["as_of"] == "2026-11-25"
+    assert forked_state["next"] == ["write_brief"]
+    final = await client.runs.wait(tid, "market_brief", input=None, checkpoint_id=fork["checkpoint"]["checkpoint_id"])
+    assert isinstance(final, dict) and final["brief"]
+    latest = await client.threads.get_state(tid)
+    assert latest["values"]["as_of"] == "2026-11-25"
+    # the original branch is still in the history
+    history = await client.threads.get_history(tid, limit=50)
+    assert any(s["values"].get("as_of") == "2026-11-24" and "brief" in s["values"] for s in history)
+
+
+async def test_stream_modes_deliver_events(client: LangGraphClient) -> None:
+    events: dict[str, list[Any]] = {}
+    async for part in client.runs.stream(
+        None, "market_brief", input=example("market_brief"), stream_mode=["values", "updates", "messages", "debug"]
+    ):
+        events.setdefault(part.event.split("/")[0], []).append(part.data)
+    assert {"values", "updates", "messages", "debug"} <= set(events)
+    assert any("compute_market_figures" in update for update in events["updates"])
+    tokens = "".join(
+        chunk.get("content", "") for item in events["messages"] if isinstance(item, list) for chunk in item
+        if isinstance(chunk, dict) and chunk.get("type") in ("AIMessageChunk", "ai")
+    )
+    assert tokens.startswith(f"[{MODEL}:")
+    assert events["values"][-1]["brief"]
+
+
+async def test_triage_approval_over_the_api(client: LangGraphClient) -> None:
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    paused = await client.runs.wait(tid, "trade_break_triage", input=example("trade_break_triage"))
+    assert isinstance(paused, dict)
+    [interrupt] = paused["__interrupt__"]
+    assert interrupt["value"]["break_id"] == "BRK-2026-11-24-0042"
+    state = await client.threads.get_state(tid)
+    assert state["next"] == ["request_approval"]
+    with pytest.raises(httpx.HTTPStatusError) as info:
+        await client.runs.wait(tid, "trade_break_triage", command={"resume": {"approved": "yes"}})
+    refused_with(info.value, "resume.approved", "resume.approver")
+    final = await client.runs.wait(
+        tid, "trade_break_triage", command={"resume": {"approved": True, "approver": "desk.head", "comment": "ok"}}
+    )
+    assert isinstance(final, dict)
+    assert (final["decision"], final["approver"], final["status"]) == ("approved", "desk.head", "resolution_approved")
+
+
+@pytest.mark.parametrize("graph_id", ["eod_reconciliation", "heartbeat"])
+async def test_graphs_run_end_to_end_over_the_sdk(client: LangGraphClient, graph_id: str) -> None:
+    out = await client.runs.wait(None, graph_id, input=example(graph_id))
+    assert isinstance(out, dict)
+    if graph_id == "eod_reconciliation":
+        assert len(out["ranked"]) == 3
+    else:
+        assert out["message"] == "ping" and out["handled_at"]
+
+
+async def test_bad_input_is_refused_naming_the_field_and_leaves_no_checkpoint(
+    client: LangGraphClient, llm_double: LLMServerDouble
+) -> None:
+    thread = await client.threads.create()
+    payload = example("eod_reconciliation")
+    payload["book_positions"][2]["quantity"] = "nine hundred"
+    with pytest.raises(httpx.HTTPStatusError) as info:
+        await client.runs.create(thread["thread_id"], "eod_reconciliation", input=payload)
+    refused_with(info.value, "book_positions.2.quantity: Input should be a valid number")
+    assert await client.threads.get_history(thread["thread_id"]) == []
+    assert (await client.threads.get_state(thread["thread_id"]))["values"] == {}
+    assert await client.runs.list(thread["thread_id"]) == []
+    assert llm_double.requests == []
+
+
+async def test_assistants_created_through_the_api_are_validated_too(client: LangGraphClient) -> None:
+    assistant = await client.assistants.create("heartbeat", name="probe", context={})
+    with pytest.raises(httpx.HTTPStatusError) as info:
+        await client.runs.wait(None, assistant["assistant_id"], input={"message": 1})
+    refused_with(info.value, "graph 'heartbeat'", "message: Input should be a valid string")
+    out = await client.runs.wait(None, assistant["assistant_id"], input={"message": "ok"})
+    assert isinstance(out, dict) and out["message"] == "ok"
