@@ -29,6 +29,8 @@ def add_serve_parser(sub: Any) -> None:
 def ensure_port_free(host: str, port: int) -> None:
     """Fail clearly when the port is taken: ``langgraph dev`` would silently move to another one."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Same option the server binds with: a port left in TIME_WAIT by a stopped server is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:

@@ -1,0 +1,106 @@
+"""Server start-up and persistence: Postgres checkpoints, restarts on the embedded default, no model."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from langgraph_sdk import get_client
+
+from tests.conftest import model_env
+from tests.doubles.llm_server import LLMServerDouble
+from tests.support.langgraph_server import DevServer, free_port, write_config
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+TRADEFLOW = str(Path(sys.executable).parent / "tradeflow")
+
+
+def _base_env(workdir: Path) -> dict[str, str]:
+    env = {**os.environ, "TRADEFLOW_DATA_DIR": str(workdir / "data")}
+    env.pop("DATABASE_URL", None)
+    return env
+
+
+@pytest.mark.postgres
+async def test_server_checkpoints_land_in_postgres(
+    tmp_path: Path, postgres_url: str, llm_double: LLMServerDouble
+) -> None:
+    env = {**_base_env(tmp_path), **model_env(llm_double), "DATABASE_URL": postgres_url}
+    server = DevServer(tmp_path, env).start()
+    try:
+        client = get_client(url=server.url)
+        thread = await client.threads.create()
+        await client.runs.wait(thread["thread_id"], "market_brief", input={"as_of": "d", "positions": []})
+        state = await client.threads.get_state(thread["thread_id"])
+    finally:
+        server.stop()
+    assert "server checkpointer: AsyncPostgresSaver" in server.output()
+    assert state["values"]["figures"]["total_pnl"] == 0
+    with psycopg.connect(postgres_url) as conn:
+        row = conn.execute(
+            "SELECT count(*), count(DISTINCT checkpoint_ns) FROM checkpoints WHERE thread_id = %s",
+            (thread["thread_id"],),
+        ).fetchone()
+    assert row is not None and row[0] >= 3
+    assert not (tmp_path / "data" / "checkpoints.sqlite").exists()
+
+
+async def test_embedded_default_keeps_threads_across_a_restart_and_starts_without_a_model(tmp_path: Path) -> None:
+    env = {**_base_env(tmp_path), "TRADEFLOW_LLM_PROVIDER": "ollama", "OLLAMA_BASE_URL": "http://127.0.0.1:9"}
+    port = free_port()
+    server = DevServer(tmp_path, env, port=port).start()
+    try:
+        output = server.output()
+        assert "WARNING: LLM not reachable: tried ollama model 'llama3.1' at http://127.0.0.1:9" in output
+        assert f"Studio: https://smith.langchain.com/studio/?baseUrl=http://127.0.0.1:{port}" in output
+        assert f"API docs: http://127.0.0.1:{port}/docs" in output
+        client = get_client(url=server.url)
+        thread = await client.threads.create()
+        await client.runs.wait(thread["thread_id"], "heartbeat", input={"message": "before restart"})
+        # a run that needs the model fails fast, naming what was tried
+        started = time.monotonic()
+        brief_thread = await client.threads.create()
+        run = await client.runs.create(brief_thread["thread_id"], "market_brief", input={"as_of": "d", "positions": []})
+        await client.runs.join(brief_thread["thread_id"], run["run_id"])
+        elapsed = time.monotonic() - started
+        failed = await client.runs.get(brief_thread["thread_id"], run["run_id"])
+    finally:
+        server.stop()
+    assert failed["status"] == "error"
+    assert elapsed < 10
+    assert "tried ollama model 'llama3.1' at http://127.0.0.1:9" in server.output()
+
+    again = DevServer(tmp_path, env, port=port).start()
+    try:
+        state = await get_client(url=again.url).threads.get_state(thread["thread_id"])
+    finally:
+        again.stop()
+    assert state["values"]["message"] == "before restart"
+
+
+def test_taken_port_stops_start_up_naming_the_setting(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**_base_env(tmp_path), "TRADEFLOW_PORT": str(port)}
+        config = str(write_config(tmp_path))
+        proc = subprocess.run(
+            [TRADEFLOW, "serve", "--config", config], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+    assert proc.returncode == 2
+    assert f"TRADEFLOW_PORT: port {port} on 127.0.0.1 is not free" in proc.stderr
+
+
+def test_bad_setting_stops_the_server_naming_the_variable(tmp_path: Path) -> None:
+    env = {**_base_env(tmp_path), "DATABASE_URL": "sqlite:///nope.db"}
+    proc = subprocess.run([TRADEFLOW, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "DATABASE_URL: expected a URL starting with postgres:// or postgresql://" in proc.stderr
