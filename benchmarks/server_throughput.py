@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from langgraph_sdk import get_client  # noqa: E402
+from langgraph_sdk import get_client
 
-from graphs.heartbeat import graph  # noqa: E402
-from tests.support.langgraph_server import DevServer  # noqa: E402
+from graphs.heartbeat import graph
+from tests.support.langgraph_server import DevServer
 
 PAYLOAD = {"message": "ping"}
 
@@ -34,7 +34,9 @@ def _percentile(samples: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def _measure(call: Callable[[], Awaitable[object]], clients: int, runs_per_client: int) -> tuple[float, list[float]]:
+async def _measure(
+    call: Callable[[], Awaitable[object]], clients: int, runs_per_client: int
+) -> tuple[float, list[float]]:
     latencies: list[float] = []
 
     async def client_loop() -> None:

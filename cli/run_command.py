@@ -17,6 +17,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
+from pydantic import TypeAdapter, ValidationError
 
 from core.persistence import open_async_checkpointer
 from core.settings import load_settings
@@ -51,7 +52,7 @@ def _parse_json_arg(graph_id: str, flag: str, text: str) -> Any:
 
 
 def _context(graph_id: str, schema: Any, text: str | None) -> Any:
-    if schema is None or not dataclasses.is_dataclass(schema):
+    if not isinstance(schema, type) or not dataclasses.is_dataclass(schema):
         return None
     values = _parse_json_arg(graph_id, "--context", text) if text else {}
     if not isinstance(values, dict):
@@ -59,8 +60,14 @@ def _context(graph_id: str, schema: Any, text: str | None) -> Any:
     known = {f.name for f in dataclasses.fields(schema)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise InvalidInputError(graph_id, [(f"--context.{k}", f"unknown knob; known: {', '.join(sorted(known))}") for k in unknown])
-    return schema(**values)
+        raise InvalidInputError(
+            graph_id, [(f"--context.{k}", f"unknown knob; known: {', '.join(sorted(known))}") for k in unknown]
+        )
+    try:
+        return TypeAdapter(schema).validate_python(values)
+    except ValidationError as exc:
+        problems = [(".".join(["--context", *map(str, e["loc"])]), e["msg"]) for e in exc.errors()]
+        raise InvalidInputError(graph_id, problems) from None
 
 
 def _log(message: str) -> None:
@@ -104,9 +111,7 @@ async def _run(args: argparse.Namespace) -> int:
         _log(f"thread {thread_id}: running {graph_id}")
         # durability="sync": each step's checkpoint is on disk before the next step starts, so a
         # SIGKILL loses at most the step in flight.
-        async for update in graph.astream(
-            run_input, config, context=context, stream_mode="updates", durability="sync"
-        ):
+        async for update in graph.astream(run_input, config, context=context, stream_mode="updates", durability="sync"):
             for node in update:
                 _log(f"  done: {node}")
         final = await graph.aget_state(config)

@@ -35,7 +35,8 @@ def ensure_port_free(host: str, port: int) -> None:
             sock.bind((host, port))
         except OSError as exc:
             raise SettingsError(
-                "TRADEFLOW_PORT", f"port {port} on {host} is not free ({exc.strerror}); set TRADEFLOW_PORT to a free port"
+                "TRADEFLOW_PORT",
+                f"port {port} on {host} is not free ({exc.strerror}); set TRADEFLOW_PORT to a free port",
             ) from None
 
 

@@ -72,7 +72,9 @@ async def open_async_checkpointer(settings: Settings) -> AsyncIterator[BaseCheck
         try:
             await pool.open(wait=True, timeout=10)
         except psycopg.Error as exc:
-            raise PersistenceError(f"DATABASE_URL: cannot connect to {redact_url(settings.database_url)}: {exc}") from exc
+            raise PersistenceError(
+                f"DATABASE_URL: cannot connect to {redact_url(settings.database_url)}: {exc}"
+            ) from exc
         try:
             yield AsyncPostgresSaver(pool)  # type: ignore[arg-type]
         finally:

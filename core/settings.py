@@ -134,7 +134,9 @@ def _redact(url: str) -> str:
 
 def _refuse_placeholder(env_name: Environment, name: str, value: str | None) -> None:
     if env_name == "production" and value and any(m in value.lower() for m in _PLACEHOLDER_MARKERS):
-        raise SettingsError(name, "holds a placeholder value; set the real secret (placeholders are refused in production)")
+        raise SettingsError(
+            name, "holds a placeholder value; set the real secret (placeholders are refused in production)"
+        )
 
 
 def settings_from_mapping(env: Mapping[str, str]) -> Settings:
@@ -168,7 +170,8 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
     )
     if settings.llm_provider == "openai" and not settings.openai_api_key and not settings.openai_base_url:
         raise SettingsError(
-            "OPENAI_API_KEY", "TRADEFLOW_LLM_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)"
+            "OPENAI_API_KEY",
+            "TRADEFLOW_LLM_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)",
         )
     return settings
 

@@ -93,7 +93,9 @@ async def generate_text(messages: Sequence[BaseMessage], *, model: str | None = 
     except _TRANSPORT_ERRORS as exc:
         raise _unavailable(settings, model, exc) from exc
     if not isinstance(reply, AIMessage):
-        raise LLMResponseError(f"{describe_target(settings, model)} returned {type(reply).__name__}, expected AIMessage")
+        raise LLMResponseError(
+            f"{describe_target(settings, model)} returned {type(reply).__name__}, expected AIMessage"
+        )
     return reply
 
 

@@ -67,6 +67,4 @@ def risk_score(mismatch: Mismatch, cause: LikelyCause) -> float:
 
 def rank(explained: list[ExplainedMismatch]) -> list[ExplainedMismatch]:
     """Most urgent first; ties broken by account and symbol so the order is stable."""
-    return sorted(
-        explained, key=lambda e: (-e["risk_score"], e["mismatch"]["account"], e["mismatch"]["symbol"])
-    )
+    return sorted(explained, key=lambda e: (-e["risk_score"], e["mismatch"]["account"], e["mismatch"]["symbol"]))

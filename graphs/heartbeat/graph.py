@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired
 
-from pydantic import ConfigDict, with_config
 from langgraph.graph import END, START, StateGraph
-from typing_extensions import NotRequired, TypedDict
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict
 
 
 @with_config(ConfigDict(extra="forbid", use_attribute_docstrings=True))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import NotRequired
+
 from pydantic import ConfigDict, with_config
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 _STRICT = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 

@@ -36,5 +36,7 @@ def parse_approval(value: object) -> ApprovalAnswer:
     problems.extend((f"resume.{key}", "unexpected field") for key in extra)
     if problems:
         raise InvalidInputError("trade_break_triage", problems)
-    assert isinstance(approved, bool) and isinstance(approver, str) and isinstance(comment, str)
+    assert isinstance(approved, bool)
+    assert isinstance(approver, str)
+    assert isinstance(comment, str)
     return ApprovalAnswer(approved=approved, approver=approver.strip(), comment=comment)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NotRequired
 
 from pydantic import BaseModel, ConfigDict, Field, with_config
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 _STRICT = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
@@ -81,9 +81,7 @@ class Proposal(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: str = Field(description="The resolution to carry out, in one sentence.")
-    owner: Literal["operations", "front_office", "counterparty", "custodian"] = Field(
-        description="Who has to act."
-    )
+    owner: Literal["operations", "front_office", "counterparty", "custodian"] = Field(description="Who has to act.")
     rationale: str = Field(description="Why this resolves the break.")
 
 

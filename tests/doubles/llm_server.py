@@ -144,15 +144,27 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"object": "list", "data": data})
         elif self.path == "/api/tags":
             models = [
-                {"name": m, "model": m, "modified_at": "2026-01-01T00:00:00Z", "size": 1, "digest": digest(m),
-                 "details": {"family": "test", "parameter_size": "1B", "quantization_level": "Q4_0"}}
+                {
+                    "name": m,
+                    "model": m,
+                    "modified_at": "2026-01-01T00:00:00Z",
+                    "size": 1,
+                    "digest": digest(m),
+                    "details": {"family": "test", "parameter_size": "1B", "quantization_level": "Q4_0"},
+                }
                 for m in double.models
             ]
             self._send_json(200, {"models": models})
         elif self.path == "/api/ps":
             models = [
-                {"name": m, "model": m, "size": 1, "digest": digest(m), "expires_at": "2099-01-01T00:00:00Z",
-                 "size_vram": 1}
+                {
+                    "name": m,
+                    "model": m,
+                    "size": 1,
+                    "digest": digest(m),
+                    "expires_at": "2099-01-01T00:00:00Z",
+                    "size_vram": 1,
+                }
                 for m in double.models
             ]
             self._send_json(200, {"models": models})
@@ -285,23 +297,53 @@ class _Handler(BaseHTTPRequestHandler):
             if half and fault == "stall":
                 time.sleep(behaviour.stall_s)
             if half and fault == "malformed_chunk":
-                self._chunk(b'data: {"id": "broken", "choices": [{"delta": {"content": \n\n' if sse else b'{"message": {\n')
+                self._chunk(
+                    b'data: {"id": "broken", "choices": [{"delta": {"content": \n\n' if sse else b'{"message": {\n'
+                )
             self._chunk(_openai_delta(cid, model, piece, index == 0) if sse else _ollama_delta(model, piece))
         if sse:
-            self._chunk(_sse({"id": cid, "object": "chat.completion.chunk", "created": 0, "model": model,
-                              "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+            self._chunk(
+                _sse(
+                    {
+                        "id": cid,
+                        "object": "chat.completion.chunk",
+                        "created": 0,
+                        "model": model,
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                    }
+                )
+            )
             if include_usage:
-                self._chunk(_sse({"id": cid, "object": "chat.completion.chunk", "created": 0, "model": model,
-                                  "choices": [], "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1],
-                                                           "total_tokens": sum(usage)}}))
+                self._chunk(
+                    _sse(
+                        {
+                            "id": cid,
+                            "object": "chat.completion.chunk",
+                            "created": 0,
+                            "model": model,
+                            "choices": [],
+                            "usage": {
+                                "prompt_tokens": usage[0],
+                                "completion_tokens": usage[1],
+                                "total_tokens": sum(usage),
+                            },
+                        }
+                    )
+                )
             if fault == "missing_done":
                 self._end_chunked()
                 return
             self._chunk(b"data: [DONE]\n\n")
         else:
-            final = {"model": model, "created_at": "2026-01-01T00:00:00Z", "message": {"role": "assistant",
-                     "content": ""}, "done": True, "done_reason": "stop", "prompt_eval_count": usage[0],
-                     "eval_count": usage[1]}
+            final = {
+                "model": model,
+                "created_at": "2026-01-01T00:00:00Z",
+                "message": {"role": "assistant", "content": ""},
+                "done": True,
+                "done_reason": "stop",
+                "prompt_eval_count": usage[0],
+                "eval_count": usage[1],
+            }
             if fault != "missing_done":
                 self._chunk(json.dumps(final).encode() + b"\n")
         self._end_chunked()
@@ -320,13 +362,29 @@ def _openai_delta(cid: str, model: str, piece: str, first: bool) -> bytes:
     delta: dict[str, Any] = {"content": piece}
     if first:
         delta["role"] = "assistant"
-    return _sse({"id": cid, "object": "chat.completion.chunk", "created": 0, "model": model,
-                 "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+    return _sse(
+        {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+        }
+    )
 
 
 def _ollama_delta(model: str, piece: str) -> bytes:
-    return json.dumps({"model": model, "created_at": "2026-01-01T00:00:00Z",
-                       "message": {"role": "assistant", "content": piece}, "done": False}).encode() + b"\n"
+    return (
+        json.dumps(
+            {
+                "model": model,
+                "created_at": "2026-01-01T00:00:00Z",
+                "message": {"role": "assistant", "content": piece},
+                "done": False,
+            }
+        ).encode()
+        + b"\n"
+    )
 
 
 class _DoubleHTTPServer(ThreadingHTTPServer):
@@ -414,7 +472,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8011)
     args = parser.parse_args()
     double = LLMServerDouble(args.host, args.port, models=("test-model", "slow-model"))
-    print(f"llm double listening on {double.base_url}", flush=True)  # noqa: T201
+    print(f"llm double listening on {double.base_url}", flush=True)
     try:
         double._httpd.serve_forever()
     except KeyboardInterrupt:

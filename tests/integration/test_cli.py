@@ -51,7 +51,8 @@ def test_each_graph_runs_end_to_end(
 ) -> None:
     env = _env(llm_double, tmp_path, database_url)
     result = _result(tradeflow(["run", graph_id, "--input", str(EXAMPLES / f"{graph_id}.json")], env, tmp_path))
-    assert result["status"] == "done" and result["graph"] == graph_id
+    assert result["status"] == "done"
+    assert result["graph"] == graph_id
     if graph_id == "market_brief":
         assert result["values"]["brief"].startswith(f"[{MODEL}:")
     elif graph_id == "eod_reconciliation":
@@ -69,7 +70,9 @@ def test_triage_interrupts_then_resumes_on_the_same_thread(
     assert first["status"] == "interrupted"
     assert first["interrupts"][0]["break_id"] == "BRK-2026-11-24-0042"
     waiting = tradeflow(args, env, tmp_path)
-    assert waiting.returncode == 2 and "--resume" in waiting.stderr and "waiting for input" in waiting.stderr
+    assert waiting.returncode == 2
+    assert "--resume" in waiting.stderr
+    assert "waiting for input" in waiting.stderr
     done = _result(tradeflow([*args, "--resume", '{"approved": true, "approver": "ops.lead"}'], env, tmp_path))
     assert done["status"] == "done"
     assert (done["values"]["decision"], done["values"]["approver"]) == ("approved", "ops.lead")
@@ -82,7 +85,9 @@ def test_context_knobs_are_passed_and_checked(llm_double: LLMServerDouble, tmp_p
     auto = _result(tradeflow([*args, "--context", '{"approval_threshold": 1e9}'], env, tmp_path))
     assert auto["values"]["decision"] == "auto_approved"
     bad = tradeflow([*args, "--context", '{"threshold": 5}'], env, tmp_path)
-    assert bad.returncode == 2 and "--context.threshold" in bad.stderr and "approval_threshold" in bad.stderr
+    assert bad.returncode == 2
+    assert "--context.threshold" in bad.stderr
+    assert "approval_threshold" in bad.stderr
 
 
 def _count_checkpoints(database_url: str | None, tmp_path: Path, thread: str) -> int:
@@ -122,27 +127,35 @@ def test_bad_input_names_the_field_exits_non_zero_and_leaves_no_checkpoint(
 def test_missing_or_broken_input_file(llm_double: LLMServerDouble, tmp_path: Path) -> None:
     env = _env(llm_double, tmp_path)
     missing = tradeflow(["run", "heartbeat", "--input", str(tmp_path / "nope.json")], env, tmp_path)
-    assert missing.returncode == 2 and "--input: file" in missing.stderr
+    assert missing.returncode == 2
+    assert "--input: file" in missing.stderr
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
     bad = tradeflow(["run", "heartbeat", "--input", str(broken)], env, tmp_path)
-    assert bad.returncode == 2 and "is not valid JSON" in bad.stderr
+    assert bad.returncode == 2
+    assert "is not valid JSON" in bad.stderr
 
 
 def test_bad_setting_stops_the_cli_naming_the_variable(llm_double: LLMServerDouble, tmp_path: Path) -> None:
     env = _env(llm_double, tmp_path, TRADEFLOW_LLM_TIMEOUT_S="soon")
     proc = tradeflow(["run", "heartbeat", "--input", str(EXAMPLES / "heartbeat.json")], env, tmp_path)
-    assert proc.returncode == 2 and "TRADEFLOW_LLM_TIMEOUT_S" in proc.stderr
+    assert proc.returncode == 2
+    assert "TRADEFLOW_LLM_TIMEOUT_S" in proc.stderr
 
 
 def test_no_model_reachable_fails_fast_with_advice(tmp_path: Path) -> None:
-    env = {**os.environ, "TRADEFLOW_DATA_DIR": str(tmp_path), "TRADEFLOW_LLM_PROVIDER": "ollama",
-           "OLLAMA_BASE_URL": "http://127.0.0.1:9"}
+    env = {
+        **os.environ,
+        "TRADEFLOW_DATA_DIR": str(tmp_path),
+        "TRADEFLOW_LLM_PROVIDER": "ollama",
+        "OLLAMA_BASE_URL": "http://127.0.0.1:9",
+    }
     started = time.monotonic()
     proc = tradeflow(["run", "market_brief", "--input", str(EXAMPLES / "market_brief.json")], env, tmp_path)
     assert time.monotonic() - started < 15
     assert proc.returncode == 1
-    assert "tried ollama model" in proc.stderr and "Configure a model in .env" in proc.stderr
+    assert "tried ollama model" in proc.stderr
+    assert "Configure a model in .env" in proc.stderr
 
 
 def _prompts(double: LLMServerDouble, marker: str) -> int:

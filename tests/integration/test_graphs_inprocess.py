@@ -16,8 +16,8 @@ from langgraph.types import Command
 
 from core.persistence import open_async_checkpointer
 from core.settings import settings_from_mapping
-from graphs.errors import LLMUnavailableError
 from graphs.eod_reconciliation.context import ReconciliationContext
+from graphs.errors import LLMUnavailableError
 from graphs.registry import load_builder, validate_input
 from graphs.trade_break_triage.context import TriageContext
 from tests.conftest import MODEL
@@ -81,8 +81,13 @@ async def test_triage_pauses_above_threshold_and_records_the_approver(
         state = await graph.aget_state(config)
         assert state.next == ("request_approval",)
         assert state.values["assessment"]["category"] in {
-            "price_mismatch", "quantity_mismatch", "settlement_date_mismatch", "ssi_mismatch",
-            "missing_trade", "duplicate_booking", "other",
+            "price_mismatch",
+            "quantity_mismatch",
+            "settlement_date_mismatch",
+            "ssi_mismatch",
+            "missing_trade",
+            "duplicate_booking",
+            "other",
         }
         final = await graph.ainvoke(
             Command(resume={"approved": False, "approver": "j.doe", "comment": "call the counterparty first"}), config
@@ -124,7 +129,9 @@ async def test_reconciliation_fans_out_one_call_per_mismatch_and_ranks(
             example("eod_reconciliation"), _config(f"recon-{backend}-{provider}"), context=ReconciliationContext()
         )
     assert [(m["account"], m["symbol"]) for m in out["mismatches"]] == [
-        ("PB-001", "MSFT"), ("PB-001", "TSLA"), ("PB-002", "GOOGL"),
+        ("PB-001", "MSFT"),
+        ("PB-001", "TSLA"),
+        ("PB-002", "GOOGL"),
     ]
     assert len(llm_double.requests) == 3  # one explanation per mismatch
     scores = [item["risk_score"] for item in out["ranked"]]
@@ -150,7 +157,8 @@ async def test_unreachable_model_fails_fast_naming_what_was_tried(monkeypatch: p
     assert time.monotonic() - started < 5
     message = str(info.value)
     assert "ollama model 'llama3.1' at http://127.0.0.1:9" in message
-    assert "OPENAI_API_KEY" in message and "OLLAMA_BASE_URL" in message
+    assert "OPENAI_API_KEY" in message
+    assert "OLLAMA_BASE_URL" in message
 
 
 async def test_model_errors_are_reported_with_the_target(provider: str, llm_double: LLMServerDouble) -> None:

@@ -47,20 +47,18 @@ async def test_openai_streaming_reports_usage(llm_double: LLMServerDouble) -> No
     assert len(chunks) > 5
     assert text == full.text
     usage = [c.usage_metadata for c in chunks if c.usage_metadata]
-    assert usage and usage[-1]["output_tokens"] == len(text.split())
+    assert usage
+    assert usage[-1]["output_tokens"] == len(text.split())
     assert llm_double.requests[0].stream is True
 
 
 @pytest.mark.parametrize("client", ["openai", "ollama"])
 async def test_structured_output_matches_schema(llm_double: LLMServerDouble, client: str) -> None:
-    base = (
-        _openai(llm_double)
-        if client == "openai"
-        else ChatOllama(model=MODEL, base_url=llm_double.ollama_base_url)
-    )
+    base = _openai(llm_double) if client == "openai" else ChatOllama(model=MODEL, base_url=llm_double.ollama_base_url)
     verdict = await base.with_structured_output(Verdict, method="json_schema").ainvoke([HumanMessage("rate it")])
     assert isinstance(verdict, Verdict)
-    assert 0 <= verdict.score <= 1 and verdict.tags
+    assert 0 <= verdict.score <= 1
+    assert verdict.tags
 
 
 async def test_ollama_streams_ndjson_with_counts(llm_double: LLMServerDouble) -> None:
@@ -68,7 +66,8 @@ async def test_ollama_streams_ndjson_with_counts(llm_double: LLMServerDouble) ->
     chunks = [c async for c in chat.astream([HumanMessage("hello ollama")])]
     assert len(chunks) > 5
     usage = [c.usage_metadata for c in chunks if c.usage_metadata]
-    assert usage and usage[-1]["input_tokens"] == len("user: hello ollama".split())
+    assert usage
+    assert usage[-1]["input_tokens"] == len("user: hello ollama".split())
 
 
 def test_discovery_and_health_endpoints(llm_double: LLMServerDouble) -> None:
@@ -89,7 +88,8 @@ def _post(double: LLMServerDouble, stream: bool, timeout: float = 5.0) -> httpx.
 def test_status_fault_with_retry_after_then_recovers(llm_double: LLMServerDouble) -> None:
     llm_double.set_behaviour(MODEL, Behaviour(fault="status", status=429, retry_after=2, times=1))
     first = _post(llm_double, stream=False)
-    assert first.status_code == 429 and first.headers["retry-after"] == "2"
+    assert first.status_code == 429
+    assert first.headers["retry-after"] == "2"
     assert first.json()["error"]["code"] == "rate_limit_exceeded"
     assert _post(llm_double, stream=False).status_code == 200
 
@@ -97,11 +97,13 @@ def test_status_fault_with_retry_after_then_recovers(llm_double: LLMServerDouble
 def test_status_fault_without_retry_after(llm_double: LLMServerDouble) -> None:
     llm_double.set_behaviour(MODEL, Behaviour(fault="status", status=503))
     response = _post(llm_double, stream=False)
-    assert response.status_code == 503 and "retry-after" not in response.headers
+    assert response.status_code == 503
+    assert "retry-after" not in response.headers
 
 
-@pytest.mark.parametrize(("fault", "code"), [("context_length", "context_length_exceeded"),
-                                             ("content_policy", "content_policy_violation")])
+@pytest.mark.parametrize(
+    ("fault", "code"), [("context_length", "context_length_exceeded"), ("content_policy", "content_policy_violation")]
+)
 async def test_request_faults_reach_the_openai_client(llm_double: LLMServerDouble, fault: str, code: str) -> None:
     llm_double.set_behaviour(MODEL, Behaviour(fault=fault))  # type: ignore[arg-type]
     with pytest.raises(openai.BadRequestError) as info:
@@ -176,7 +178,8 @@ def test_malformed_chunk_is_not_json(llm_double: LLMServerDouble) -> None:
 def test_missing_done(llm_double: LLMServerDouble) -> None:
     llm_double.set_behaviour(MODEL, Behaviour(fault="missing_done"))
     lines = _sse_lines(llm_double)
-    assert "data: [DONE]" not in lines and lines
+    assert "data: [DONE]" not in lines
+    assert lines
 
 
 def test_latency_is_per_model(llm_double: LLMServerDouble) -> None:

@@ -48,7 +48,8 @@ async def test_server_checkpoints_land_in_postgres(
             "SELECT count(*), count(DISTINCT checkpoint_ns) FROM checkpoints WHERE thread_id = %s",
             (thread["thread_id"],),
         ).fetchone()
-    assert row is not None and row[0] >= 3
+    assert row is not None
+    assert row[0] >= 3
     assert not (tmp_path / "data" / "checkpoints.sqlite").exists()
 
 

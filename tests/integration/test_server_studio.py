@@ -68,7 +68,8 @@ async def test_xray_graph_shows_subgraph_nodes(client: LangGraphClient) -> None:
 async def test_schemas_carry_field_descriptions(client: LangGraphClient) -> None:
     schemas = await client.assistants.get_schemas(GRAPHS["trade_break_triage"].default_assistant_id)
     input_schema = schemas["input_schema"]
-    assert input_schema is not None and schemas["state_schema"] is not None
+    assert input_schema is not None
+    assert schemas["state_schema"] is not None
     trade_break = input_schema["$defs"]["TradeBreak"]["properties"]
     assert trade_break["notional"]["description"] == "Trade notional, in ``currency``."
     context = schemas["context_schema"]
@@ -84,10 +85,12 @@ async def test_interrupt_before_a_node_then_resume(client: LangGraphClient, llm_
     )
     state = await client.threads.get_state(thread["thread_id"])
     assert state["next"] == ["write_brief"]
-    assert "figures" in state["values"] and "brief" not in state["values"]
+    assert "figures" in state["values"]
+    assert "brief" not in state["values"]
     assert llm_double.requests == []
     final = await client.runs.wait(thread["thread_id"], "market_brief", input=None)
-    assert isinstance(final, dict) and final["brief"].startswith(f"[{MODEL}:")
+    assert isinstance(final, dict)
+    assert final["brief"].startswith(f"[{MODEL}:")
     assert (await client.threads.get_state(thread["thread_id"]))["next"] == []
 
 
@@ -99,14 +102,18 @@ async def test_history_and_forking_from_an_earlier_checkpoint(client: LangGraphC
     assert len(history) >= 3
     before_brief = next(s for s in history if s["next"] == ["write_brief"])
     fork = await client.threads.update_state(
-        tid, {"as_of": "2026-11-25"}, as_node="compute_market_figures", checkpoint_id=before_brief["checkpoint"]["checkpoint_id"]
+        tid,
+        {"as_of": "2026-11-25"},
+        as_node="compute_market_figures",
+        checkpoint_id=before_brief["checkpoint"]["checkpoint_id"],
     )
     forked_state = await client.threads.get_state(tid, checkpoint_id=fork["checkpoint"]["checkpoint_id"])
     assert forked_state["parent_checkpoint"]["checkpoint_id"] == before_brief["checkpoint"]["checkpoint_id"]
     assert forked_state["values"]["as_of"] == "2026-11-25"
     assert forked_state["next"] == ["write_brief"]
     final = await client.runs.wait(tid, "market_brief", input=None, checkpoint_id=fork["checkpoint"]["checkpoint_id"])
-    assert isinstance(final, dict) and final["brief"]
+    assert isinstance(final, dict)
+    assert final["brief"]
     latest = await client.threads.get_state(tid)
     assert latest["values"]["as_of"] == "2026-11-25"
     # the original branch is still in the history
@@ -123,7 +130,10 @@ async def test_stream_modes_deliver_events(client: LangGraphClient) -> None:
     assert {"values", "updates", "messages", "debug"} <= set(events)
     assert any("compute_market_figures" in update for update in events["updates"])
     tokens = "".join(
-        chunk.get("content", "") for item in events["messages"] if isinstance(item, list) for chunk in item
+        chunk.get("content", "")
+        for item in events["messages"]
+        if isinstance(item, list)
+        for chunk in item
         if isinstance(chunk, dict) and chunk.get("type") in ("AIMessageChunk", "ai")
     )
     assert tokens.startswith(f"[{MODEL}:")
@@ -156,7 +166,8 @@ async def test_graphs_run_end_to_end_over_the_sdk(client: LangGraphClient, graph
     if graph_id == "eod_reconciliation":
         assert len(out["ranked"]) == 3
     else:
-        assert out["message"] == "ping" and out["handled_at"]
+        assert out["message"] == "ping"
+        assert out["handled_at"]
 
 
 async def test_bad_input_is_refused_naming_the_field_and_leaves_no_checkpoint(
@@ -180,4 +191,5 @@ async def test_assistants_created_through_the_api_are_validated_too(client: Lang
         await client.runs.wait(None, assistant["assistant_id"], input={"message": 1})
     refused_with(info.value, "graph 'heartbeat'", "message: Input should be a valid string")
     out = await client.runs.wait(None, assistant["assistant_id"], input={"message": "ok"})
-    assert isinstance(out, dict) and out["message"] == "ok"
+    assert isinstance(out, dict)
+    assert out["message"] == "ok"

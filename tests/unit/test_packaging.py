@@ -44,7 +44,11 @@ def test_langgraph_dockerfile_is_generated(tmp_path: Path) -> None:
     env = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1"}
     proc = subprocess.run(
         [str(cli), "dockerfile", "-c", str(REPO / "langgraph.json"), str(target)],
-        capture_output=True, text=True, timeout=120, env=env, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     dockerfile = target.read_text()
@@ -88,5 +92,6 @@ def test_compose_services_are_complete_and_agree_with_env_example() -> None:
 def test_readme_quick_start_is_the_ci_command() -> None:
     readme = (REPO / "README.md").read_text()
     quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    assert "make run" in quick_start and "make test" in quick_start
+    assert "make run" in quick_start
+    assert "make test" in quick_start
     assert "make test" in (REPO / ".ci" / "run").read_text()

@@ -34,8 +34,9 @@ def test_rank_orders_by_weighted_exposure_then_name() -> None:
     [big, small] = find_mismatches([_h("A", "X", 10, 100.0), _h("A", "Y", 10, 10.0)], [], tolerance=0)
 
     def explained(m, cause):  # type: ignore[no-untyped-def]
-        return ExplainedMismatch(mismatch=m, likely_cause=cause, explanation="", suggested_action="",
-                                 risk_score=risk_score(m, cause))
+        return ExplainedMismatch(
+            mismatch=m, likely_cause=cause, explanation="", suggested_action="", risk_score=risk_score(m, cause)
+        )
 
     ranked = rank([explained(small, "booking_error"), explained(big, "timing")])
     # 1000 x 0.3 = 300 beats 100 x 1.0 = 100

@@ -48,7 +48,8 @@ def test_unknown_graph_lists_the_served_ones() -> None:
 def _server_namespace() -> uuid.UUID:
     """langgraph_api's NAMESPACE_GRAPH, read from its source (importing it needs a server config)."""
     spec = importlib.util.find_spec("langgraph_api")
-    assert spec is not None and spec.origin is not None
+    assert spec is not None
+    assert spec.origin is not None
     source = (Path(spec.origin).parent / "graph.py").read_text()
     match = re.search(r'NAMESPACE_GRAPH = UUID\("([0-9a-f-]+)"\)', source)
     assert match, "NAMESPACE_GRAPH not found in langgraph_api/graph.py"
