@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from langgraph_sdk import get_client
@@ -20,6 +22,7 @@ from tests.support.langgraph_server import DevServer, free_port, write_config
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 TRADEFLOW = str(Path(sys.executable).parent / "tradeflow")
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _base_env(workdir: Path) -> dict[str, str]:
@@ -105,3 +108,34 @@ def test_bad_setting_stops_the_server_naming_the_variable(tmp_path: Path) -> Non
     proc = subprocess.run([TRADEFLOW, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "DATABASE_URL: expected a URL starting with postgres:// or postgresql://" in proc.stderr
+
+
+def test_make_run_serves_the_api(tmp_path: Path) -> None:
+    """The README's first command: `make run` answers GET /ok on the configured port."""
+    port = free_port()
+    env = {
+        **_base_env(tmp_path),
+        "TRADEFLOW_PORT": str(port),
+        "TRADEFLOW_LLM_PROVIDER": "ollama",
+        "OLLAMA_BASE_URL": "http://127.0.0.1:9",
+    }
+    log = tmp_path / "make-run.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            ["make", "run"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 90
+        answered = False
+        while time.monotonic() < deadline and proc.poll() is None and not answered:
+            try:
+                answered = httpx.get(f"http://127.0.0.1:{port}/ok", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                time.sleep(0.5)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+    output = log.read_text(errors="replace")
+    assert answered, output[-3000:]
+    assert f"API: http://127.0.0.1:{port}" in output

@@ -193,3 +193,11 @@ async def test_assistants_created_through_the_api_are_validated_too(client: Lang
     out = await client.runs.wait(None, assistant["assistant_id"], input={"message": "ok"})
     assert isinstance(out, dict)
     assert out["message"] == "ok"
+
+
+async def test_studio_scheme_header_does_not_skip_validation(server: DevServer) -> None:
+    """Requests marked x-auth-scheme: langsmith (as Studio sends) get the same input checks."""
+    client = get_client(url=server.url, headers={"x-auth-scheme": "langsmith"})
+    with pytest.raises(httpx.HTTPStatusError) as info:
+        await client.runs.wait(None, "heartbeat", input={"message": ["not", "text"]})
+    refused_with(info.value, "message: Input should be a valid string")

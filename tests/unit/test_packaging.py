@@ -53,8 +53,9 @@ def test_langgraph_dockerfile_is_generated(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr + proc.stdout
     dockerfile = target.read_text()
     assert dockerfile.startswith("FROM langchain/langgraph-api:3.11")
-    assert "/deps/main/core/persistence.py:server_checkpointer" in dockerfile
-    assert "/deps/main/graphs/trade_break_triage/graph.py:graph" in dockerfile
+    deps = f"/deps/{REPO.name}"  # the CLI names the folder after the checkout
+    assert f"{deps}/core/persistence.py:server_checkpointer" in dockerfile
+    assert f"{deps}/graphs/trade_break_triage/graph.py:graph" in dockerfile
 
 
 def test_env_example_lists_every_setting_the_code_reads() -> None:
