@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import socket
@@ -12,7 +13,7 @@ from typing import Any
 
 from core.errors import SettingsError
 from core.settings import Settings, load_settings
-from graphs.chat_models import probe_model
+from graphs.chat_models import probe_models
 
 # The CLI phones home for analytics and version checks unless told not to; tracing stays off unless
 # the user turned it on in settings.
@@ -64,7 +65,7 @@ def serve(args: argparse.Namespace) -> int:
         raise SettingsError("--config", f"{args.config} does not exist")
     ensure_port_free(settings.host, settings.port)
     Path(".env").touch(exist_ok=True)  # langgraph.json names .env; an absent one stops the server
-    reachable, sentence = probe_model(settings)
+    reachable, sentence = asyncio.run(probe_models(settings))
     print(("" if reachable else "WARNING: ") + sentence, flush=True)  # noqa: T201
     if not reachable:
         print("The server starts anyway; runs that call a model fail fast until one is configured.", flush=True)  # noqa: T201

@@ -42,17 +42,9 @@ class Settings:
     openai_model: str = "gpt-4o-mini"
     ollama_base_url: str = "http://127.0.0.1:11434"
     ollama_model: str = "llama3.1"
-    llm_timeout_s: float = 60.0
-    llm_connect_timeout_s: float = 3.0
-    llm_max_retries: int = 1
     langsmith_tracing: bool = False
-
-    @property
-    def resolved_provider(self) -> Literal["openai", "ollama"]:
-        """The provider the model seam builds: ``auto`` means OpenAI when a key is set."""
-        if self.llm_provider == "auto":
-            return "openai" if self.openai_api_key else "ollama"
-        return self.llm_provider
+    router_config: Path | None = None
+    routing_strategy: str | None = None
 
     @property
     def sqlite_checkpoint_path(self) -> Path:
@@ -80,19 +72,6 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = _text(env, name, None)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(name, f"expected a number of seconds, got {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(name, f"expected a positive number of seconds, got {raw!r}")
-    return value
-
-
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None:
@@ -110,6 +89,21 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
     if value not in allowed:
         raise SettingsError(name, f"expected one of {', '.join(allowed)}, got {value!r}")
     return value
+
+
+def _optional_choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str | None:
+    value = _text(env, name, None)
+    return None if value is None else _choice(env, name, value, allowed)
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    value = _text(env, name, None)
+    if value is None:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise SettingsError(name, f"expected a readable file, {value!r} does not exist")
+    return path
 
 
 def _url(env: Mapping[str, str], name: str, default: str | None, schemes: tuple[str, ...]) -> str | None:
@@ -163,10 +157,9 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         ollama_base_url=_url(env, "OLLAMA_BASE_URL", "http://127.0.0.1:11434", ("http", "https"))
         or "http://127.0.0.1:11434",
         ollama_model=_text(env, "TRADEFLOW_OLLAMA_MODEL", "llama3.1") or "llama3.1",
-        llm_timeout_s=_float(env, "TRADEFLOW_LLM_TIMEOUT_S", 60.0),
-        llm_connect_timeout_s=_float(env, "TRADEFLOW_LLM_CONNECT_TIMEOUT_S", 3.0),
-        llm_max_retries=_int(env, "TRADEFLOW_LLM_MAX_RETRIES", 1, 0, 10),
         langsmith_tracing=_bool(env, "LANGSMITH_TRACING", False),
+        router_config=_path(env, "TRADEFLOW_ROUTER_CONFIG"),
+        routing_strategy=_optional_choice(env, "TRADEFLOW_ROUTING_STRATEGY", ("cost", "performance", "balanced")),
     )
     if settings.llm_provider == "openai" and not settings.openai_api_key and not settings.openai_base_url:
         raise SettingsError(

@@ -1,8 +1,8 @@
-"""The model seam: the one place that builds a chat model and calls it.
+"""The model seam: the one place the trading graphs get a chat model and call it.
 
-Every LLM call in the trading graphs goes through :func:`generate_text` or
-:func:`generate_structured`. The routing issue swaps the router in here (``build_chat_model``),
-so nothing else in the project constructs ``ChatOpenAI`` or ``ChatOllama``.
+Every LLM call in the graphs goes through :func:`generate_text` or :func:`generate_structured`, which
+call a :class:`~router.chat_model.RoutedChatModel`: each call is routed over the backend table
+(``TRADEFLOW_ROUTER_CONFIG``, or the committed default) by cost, speed and health.
 """
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ import logging
 from collections.abc import Sequence
 from typing import TypeVar
 
-import httpx
-import ollama
-import openai
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_ollama import ChatOllama
-from langchain_openai import ChatOpenAI
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from core.settings import Settings, load_settings, redact_url
+from core.settings import Settings, load_settings
 from graphs.errors import LLMResponseError, LLMUnavailableError
+from router.chat_model import RoutedChatModel
+from router.clients import describe
+from router.config import Strategy, load_config
+from router.engine import Router
+from router.errors import RouterError
+from router.probes import probe_all
 
 logger = logging.getLogger(__name__)
 
@@ -30,16 +30,8 @@ SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
 HOW_TO_CONFIGURE = (
     "Configure a model in .env: set OPENAI_API_KEY (and optionally OPENAI_BASE_URL, TRADEFLOW_OPENAI_MODEL) "
-    "for OpenAI or an OpenAI-compatible server such as vLLM, or start Ollama and set OLLAMA_BASE_URL and "
-    "TRADEFLOW_OLLAMA_MODEL (TRADEFLOW_LLM_PROVIDER picks one; see .env.example)."
-)
-# Errors that mean "this model could not be reached or refused us", as opposed to a bug in our code.
-_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
-    openai.APIError,
-    httpx.HTTPError,
-    ollama.ResponseError,
-    ConnectionError,
-    TimeoutError,
+    "for OpenAI, VLLM_BASE_URL for a vLLM server, or start Ollama and set OLLAMA_BASE_URL and "
+    "TRADEFLOW_OLLAMA_MODEL; TRADEFLOW_ROUTER_CONFIG names a backend table of your own (see .env.example)."
 )
 
 
@@ -49,93 +41,90 @@ def current_settings() -> Settings:
     return load_settings()
 
 
-def describe_target(settings: Settings, model: str | None = None) -> str:
-    """Say which provider, model and URL a call goes to (never the key)."""
-    if settings.resolved_provider == "openai":
-        url = settings.openai_base_url or "https://api.openai.com/v1"
-        return f"openai model {model or settings.openai_model!r} at {redact_url(url)}"
-    return f"ollama model {model or settings.ollama_model!r} at {redact_url(settings.ollama_base_url)}"
-
-
 @functools.cache
-def build_chat_model(settings: Settings, model: str | None = None) -> BaseChatModel:
-    """Build the chat model ``settings`` name; ``model`` overrides the model name for one workflow."""
-    timeout = httpx.Timeout(settings.llm_timeout_s, connect=settings.llm_connect_timeout_s)
-    if settings.resolved_provider == "openai":
-        # A local OpenAI-compatible server (vLLM) needs no key; the client still insists on one.
-        key = settings.openai_api_key or "no-key-required"
-        return ChatOpenAI(
-            model=model or settings.openai_model,
-            api_key=SecretStr(key),
-            base_url=settings.openai_base_url,
-            timeout=timeout,
-            max_retries=settings.llm_max_retries,
-            stream_usage=True,
-        )
-    return ChatOllama(
-        model=model or settings.ollama_model,
-        base_url=settings.ollama_base_url,
-        client_kwargs={"timeout": timeout},
+def get_router(settings: Settings) -> Router:
+    """The process's router: one per settings, so health and latency figures are shared by all calls."""
+    config = load_config(settings.router_config)
+    if settings.routing_strategy:
+        config = config.model_copy(update={"default_strategy": settings.routing_strategy})
+    return Router(config, provider=settings.llm_provider)
+
+
+def build_chat_model(
+    *,
+    workflow: str,
+    task_type: str = "chat",
+    strategy: Strategy | None = None,
+    backend: str | None = None,
+) -> RoutedChatModel:
+    """A routed chat model for one workflow; ``backend`` pins it to a backend (by name or model)."""
+    return RoutedChatModel(
+        router=get_router(current_settings()),
+        workflow=workflow,
+        task_type=task_type,
+        strategy=strategy,
+        only=frozenset({backend}) if backend else None,
     )
 
 
-def _unavailable(settings: Settings, model: str | None, exc: BaseException) -> LLMUnavailableError:
-    target = describe_target(settings, model)
-    return LLMUnavailableError(f"LLM call failed: tried {target}: {type(exc).__name__}: {exc}. {HOW_TO_CONFIGURE}")
+def _unavailable(exc: RouterError) -> LLMUnavailableError:
+    return LLMUnavailableError(f"LLM call failed: {exc}. {HOW_TO_CONFIGURE}")
 
 
-async def generate_text(messages: Sequence[BaseMessage], *, model: str | None = None) -> AIMessage:
-    """Ask the configured model for a free-text answer."""
-    settings = current_settings()
-    chat = build_chat_model(settings, model)
+async def generate_text(
+    messages: Sequence[BaseMessage],
+    *,
+    workflow: str,
+    task_type: str = "chat",
+    strategy: Strategy | None = None,
+    backend: str | None = None,
+) -> AIMessage:
+    """Ask the routed model for a free-text answer."""
+    chat = build_chat_model(workflow=workflow, task_type=task_type, strategy=strategy, backend=backend)
     try:
         reply = await chat.ainvoke(list(messages))
-    except _TRANSPORT_ERRORS as exc:
-        raise _unavailable(settings, model, exc) from exc
+    except RouterError as exc:
+        raise _unavailable(exc) from exc
     if not isinstance(reply, AIMessage):
-        raise LLMResponseError(
-            f"{describe_target(settings, model)} returned {type(reply).__name__}, expected AIMessage"
-        )
+        raise LLMResponseError(f"the router returned {type(reply).__name__}, expected AIMessage")
     return reply
 
 
 async def generate_structured(
-    schema: type[SchemaT], messages: Sequence[BaseMessage], *, model: str | None = None
+    schema: type[SchemaT],
+    messages: Sequence[BaseMessage],
+    *,
+    workflow: str,
+    task_type: str = "extraction",
+    strategy: Strategy | None = None,
+    backend: str | None = None,
 ) -> SchemaT:
-    """Ask the configured model for an answer that fits ``schema`` (JSON-schema constrained output)."""
-    settings = current_settings()
-    chat = build_chat_model(settings, model).with_structured_output(schema, method="json_schema")
+    """Ask the routed model for JSON that fits ``schema`` (only JSON-capable backends are eligible)."""
+    chat = build_chat_model(workflow=workflow, task_type=task_type, strategy=strategy, backend=backend)
     try:
-        reply = await chat.ainvoke(list(messages))
-    except _TRANSPORT_ERRORS as exc:
-        raise _unavailable(settings, model, exc) from exc
+        reply = await chat.with_structured_output(schema).ainvoke(list(messages))
+    except RouterError as exc:
+        raise _unavailable(exc) from exc
     except (ValidationError, ValueError) as exc:
-        raise LLMResponseError(
-            f"{describe_target(settings, model)} answered with something that is not a {schema.__name__}: {exc}"
-        ) from exc
+        raise LLMResponseError(f"the model's answer is not a {schema.__name__}: {exc}") from exc
     if not isinstance(reply, schema):
-        raise LLMResponseError(f"{describe_target(settings, model)} returned no {schema.__name__}")
+        raise LLMResponseError(f"the model's answer is not a {schema.__name__}")
     return reply
 
 
-def probe_model(settings: Settings, timeout_s: float = 2.0) -> tuple[bool, str]:
-    """Check, without spending tokens, that the configured model endpoint answers.
-
-    OpenAI-compatible servers are asked for ``/models``, Ollama for ``/api/tags``. Returns whether it
-    answered and a sentence to print at start-up.
-    """
-    target = describe_target(settings)
-    if settings.resolved_provider == "openai":
-        base = (settings.openai_base_url or "https://api.openai.com/v1").rstrip("/")
-        url = f"{base}/models"
-        headers = {"Authorization": f"Bearer {settings.openai_api_key}"} if settings.openai_api_key else {}
-    else:
-        url = f"{settings.ollama_base_url.rstrip('/')}/api/tags"
-        headers = {}
-    try:
-        response = httpx.get(url, headers=headers, timeout=timeout_s)
-    except httpx.HTTPError as exc:
-        return False, f"LLM not reachable: tried {target}: {type(exc).__name__}: {exc}. {HOW_TO_CONFIGURE}"
-    if response.status_code >= 400:
-        return False, f"LLM not usable: {target} answered HTTP {response.status_code}. {HOW_TO_CONFIGURE}"
-    return True, f"LLM reachable: {target}"
+async def probe_models(settings: Settings, timeout_s: float = 2.0) -> tuple[bool, str]:
+    """Probe every enabled backend without spending tokens; a sentence for start-up output."""
+    router = get_router(settings)
+    enabled = [b for b in router.config.backends if b.name not in router.table.disabled_reason]
+    if not enabled:
+        reasons = "; ".join(f"{n}: {why}" for n, why in router.table.disabled_reason.items())
+        return False, f"LLM not configured: no backend is enabled ({reasons}). {HOW_TO_CONFIGURE}"
+    results = await probe_all(enabled, timeout_s)
+    up = [r for r in results if r.ok]
+    for result in results:
+        router.record_probe(result.backend, result.ok)
+    if up:
+        names = ", ".join(describe(router.backends[r.backend]) for r in up)
+        return True, f"LLM reachable: {names}"
+    tried = "; ".join(f"{describe(router.backends[r.backend])}: {r.detail}" for r in results)
+    return False, f"LLM not reachable: tried {tried}. {HOW_TO_CONFIGURE}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,9 +15,12 @@ from tests.support.postgres import scratch_database
 MODEL = "test-model"
 
 
+ROUTER_DOUBLE = Path(__file__).parent / "fixtures" / "router_double.yaml"
+
+
 def _clear_setting_caches() -> None:
     chat_models.current_settings.cache_clear()
-    chat_models.build_chat_model.cache_clear()
+    chat_models.get_router.cache_clear()
     api_auth._settings.cache_clear()
 
 
@@ -49,14 +53,13 @@ def llm_double(llm_server: LLMServerDouble) -> Iterator[LLMServerDouble]:
 def model_env(double: LLMServerDouble, provider: str = "openai") -> dict[str, str]:
     """Environment that points the model seam at the double."""
     return {
+        "TRADEFLOW_ROUTER_CONFIG": str(ROUTER_DOUBLE),
         "TRADEFLOW_LLM_PROVIDER": provider,
         "OPENAI_API_KEY": "test-key-for-double",
         "OPENAI_BASE_URL": double.openai_base_url,
         "TRADEFLOW_OPENAI_MODEL": MODEL,
         "OLLAMA_BASE_URL": double.ollama_base_url,
         "TRADEFLOW_OLLAMA_MODEL": MODEL,
-        "TRADEFLOW_LLM_TIMEOUT_S": "10",
-        "TRADEFLOW_LLM_MAX_RETRIES": "0",
     }
 
 

@@ -45,7 +45,15 @@ async def draft_explanation(state: ExplainState, runtime: Runtime[Reconciliation
         SystemMessage(prompts.EXPLAIN_SYSTEM.format(as_of=state["as_of"])),
         HumanMessage(prompts.MISMATCH.format(mismatch_json=json.dumps(state["mismatch"], sort_keys=True))),
     ]
-    explanation = await generate_structured(Explanation, messages, model=_context(runtime).model)
+    ctx = _context(runtime)
+    explanation = await generate_structured(
+        Explanation,
+        messages,
+        workflow="eod_reconciliation",
+        task_type="explanation",
+        strategy=ctx.strategy,
+        backend=ctx.backend,
+    )
     return {"explanation": explanation.model_dump()}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import ConfigDict, with_config
 
@@ -16,7 +17,9 @@ class MarketBriefContext:
     """How many of the largest movers to report."""
     utilisation_warning: float = 0.9
     """Limit utilisation (0-1) from which a book is flagged."""
-    model: str | None = None
-    """Model name override for this run; empty uses the configured default."""
+    strategy: Literal["cost", "performance", "balanced"] | None = None
+    """Routing strategy for this workflow's model calls; empty uses the router's default."""
+    backend: str | None = None
+    """Pin model calls to one backend (its name or model); empty lets the router choose."""
     desk: str = "default"
     """Desk the brief is written for."""

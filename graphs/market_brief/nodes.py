@@ -40,5 +40,7 @@ async def write_brief(state: MarketBriefState, runtime: Runtime[MarketBriefConte
             )
         ),
     ]
-    reply = await generate_text(messages, model=ctx.model)
+    reply = await generate_text(
+        messages, workflow="market_brief", task_type="summary", strategy=ctx.strategy, backend=ctx.backend
+    )
     return {"brief": reply.text.strip()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import ConfigDict, with_config
 
@@ -14,7 +15,9 @@ class TriageContext:
 
     approval_threshold: float = 1_000_000.0
     """Notional above which a human must approve the proposed resolution."""
-    model: str | None = None
-    """Model name override for this run; empty uses the configured default."""
+    strategy: Literal["cost", "performance", "balanced"] | None = None
+    """Routing strategy for this workflow's model calls; empty uses the router's default."""
+    backend: str | None = None
+    """Pin model calls to one backend (its name or model); empty lets the router choose."""
     desk: str = "default"
     """Desk that owns the break."""

@@ -16,6 +16,8 @@ from graphs.trade_break_triage.approval import parse_approval
 from graphs.trade_break_triage.context import TriageContext
 from graphs.trade_break_triage.state import ApprovalRequest, Assessment, Proposal, TriageState
 
+WORKFLOW = "trade_break_triage"
+
 
 def _context(runtime: Runtime[TriageContext]) -> TriageContext:
     return runtime.context or TriageContext()
@@ -27,7 +29,10 @@ async def classify_break(state: TriageState, runtime: Runtime[TriageContext]) ->
         SystemMessage(prompts.CLASSIFY_SYSTEM),
         HumanMessage(prompts.BREAK.format(break_json=json.dumps(state["trade_break"], sort_keys=True))),
     ]
-    assessment = await generate_structured(Assessment, messages, model=_context(runtime).model)
+    ctx = _context(runtime)
+    assessment = await generate_structured(
+        Assessment, messages, workflow=WORKFLOW, task_type="classification", strategy=ctx.strategy, backend=ctx.backend
+    )
     return {"assessment": assessment.model_dump()}
 
 
@@ -43,7 +48,9 @@ async def propose_resolution(state: TriageState, runtime: Runtime[TriageContext]
             )
         ),
     ]
-    proposal = await generate_structured(Proposal, messages, model=ctx.model)
+    proposal = await generate_structured(
+        Proposal, messages, workflow=WORKFLOW, task_type="extraction", strategy=ctx.strategy, backend=ctx.backend
+    )
     return {
         "proposal": proposal.model_dump(),
         "requires_approval": abs(state["trade_break"]["notional"]) > ctx.approval_threshold,

@@ -137,10 +137,10 @@ def test_missing_or_broken_input_file(llm_double: LLMServerDouble, tmp_path: Pat
 
 
 def test_bad_setting_stops_the_cli_naming_the_variable(llm_double: LLMServerDouble, tmp_path: Path) -> None:
-    env = _env(llm_double, tmp_path, TRADEFLOW_LLM_TIMEOUT_S="soon")
+    env = _env(llm_double, tmp_path, TRADEFLOW_ROUTING_STRATEGY="soon")
     proc = tradeflow(["run", "heartbeat", "--input", str(EXAMPLES / "heartbeat.json")], env, tmp_path)
     assert proc.returncode == 2
-    assert "TRADEFLOW_LLM_TIMEOUT_S" in proc.stderr
+    assert "TRADEFLOW_ROUTING_STRATEGY" in proc.stderr
 
 
 def test_no_model_reachable_fails_fast_with_advice(tmp_path: Path) -> None:

@@ -64,6 +64,10 @@ def test_env_example_lists_every_setting_the_code_reads() -> None:
     assert read, "no settings found: the pattern no longer matches core/settings.py"
     example = _env_example()
     assert read <= set(example), sorted(read - set(example))
+    lines = (REPO / "router" / "backends.default.yaml").read_text().splitlines()
+    table = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    from_table = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", table)) | set(re.findall(r"_env: ([A-Z_]+)", table))
+    assert from_table <= set(example), sorted(from_table - set(example))
     for secret in ("OPENAI_API_KEY", "TRADEFLOW_API_KEY", "LANGSMITH_API_KEY"):
         assert example[secret] == "", f"{secret} must have no value in .env.example"
 

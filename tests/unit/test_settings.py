@@ -13,12 +13,18 @@ def test_defaults_are_local_and_offline() -> None:
     assert (settings.host, settings.port) == ("127.0.0.1", 2024)
     assert settings.database_url is None
     assert settings.langsmith_tracing is False
-    assert settings.resolved_provider == "ollama"
+    assert settings.llm_provider == "auto"
+    assert settings.router_config is None
     assert settings.sqlite_checkpoint_path == Path(".data/checkpoints.sqlite")
 
 
-def test_openai_is_chosen_when_a_key_is_set() -> None:
-    assert settings_from_mapping({"OPENAI_API_KEY": "sk-live-123"}).resolved_provider == "openai"
+def test_router_config_must_exist(tmp_path: Path) -> None:
+    table = tmp_path / "table.yaml"
+    table.write_text("backends: []\n")
+    assert settings_from_mapping({"TRADEFLOW_ROUTER_CONFIG": str(table)}).router_config == table
+    with pytest.raises(SettingsError) as info:
+        settings_from_mapping({"TRADEFLOW_ROUTER_CONFIG": str(tmp_path / "missing.yaml")})
+    assert info.value.variable == "TRADEFLOW_ROUTER_CONFIG"
 
 
 @pytest.mark.parametrize(
@@ -30,7 +36,7 @@ def test_openai_is_chosen_when_a_key_is_set() -> None:
         ("OPENAI_BASE_URL", "localhost:8000", "http://"),
         ("LANGSMITH_TRACING", "maybe", "true or false"),
         ("TRADEFLOW_LLM_PROVIDER", "anthropic", "auto, openai, ollama"),
-        ("TRADEFLOW_LLM_TIMEOUT_S", "-1", "positive"),
+        ("TRADEFLOW_ROUTING_STRATEGY", "cheapest", "cost, performance, balanced"),
         ("TRADEFLOW_ENV", "staging", "development, production"),
     ],
 )

@@ -1,0 +1,145 @@
+"""One attempt on one backend: the call, its time limits, completeness checks and usage."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import add_ai_message_chunks
+from langchain_core.runnables import RunnableConfig
+
+from router.classify import classify
+from router.config import BackendConfig, Timeouts
+from router.errors import AttemptError, ErrorClass
+from router.ledger import count_tokens
+from router.record import Usage
+
+Emit = Callable[[AIMessageChunk], Awaitable[None]]
+# The inner client call must not report to the caller's callbacks: the routed model reports once.
+_QUIET: RunnableConfig = {"callbacks": []}
+
+
+@dataclass
+class AttemptResult:
+    """A successful attempt."""
+
+    message: AIMessage
+    ttft_s: float
+    latency_s: float
+    usage: Usage
+
+
+def schema_kwargs(backend: BackendConfig, schema: dict[str, Any] | None) -> dict[str, Any]:
+    """How to ask this kind of backend for JSON that fits ``schema``."""
+    if schema is None:
+        return {}
+    if backend.kind == "ollama":
+        return {"format": schema}
+    name = str(schema.get("title") or "answer")
+    return {"response_format": {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}}
+
+
+def _finished(message: AIMessage | AIMessageChunk) -> bool:
+    meta = message.response_metadata
+    return bool(meta.get("finish_reason") or meta.get("done_reason") or meta.get("done"))
+
+
+def _usage(backend: BackendConfig, messages: Sequence[BaseMessage], message: AIMessage) -> Usage:
+    reported = message.usage_metadata
+    if reported and (reported.get("input_tokens") or reported.get("output_tokens")):
+        cached = (reported.get("input_token_details") or {}).get("cache_read") or 0
+        return Usage(
+            input_tokens=reported["input_tokens"],
+            output_tokens=reported["output_tokens"],
+            cached_input_tokens=int(cached),
+            provenance="provider",
+        )
+    prompt = "\n".join(str(m.content) for m in messages)
+    input_tokens, provenance = count_tokens(backend, prompt)
+    output_tokens, _ = count_tokens(backend, message.text)
+    return Usage(input_tokens=input_tokens, output_tokens=output_tokens, provenance=provenance)
+
+
+async def run_attempt(
+    client: BaseChatModel,
+    backend: BackendConfig,
+    messages: Sequence[BaseMessage],
+    *,
+    timeouts: Timeouts,
+    schema: dict[str, Any] | None = None,
+    emit: Emit | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> AttemptResult:
+    """Call ``backend`` once; raise :class:`AttemptError` for anything short of a complete answer."""
+    kwargs = schema_kwargs(backend, schema)
+    started = clock()
+    if emit is None:
+        try:
+            async with asyncio.timeout(timeouts.first_token_s):
+                reply = await client.ainvoke(list(messages), config=_QUIET, **kwargs)
+        except TimeoutError:
+            raise AttemptError(ErrorClass.FIRST_TOKEN_TIMEOUT, f"no answer within {timeouts.first_token_s}s") from None
+        except Exception as exc:
+            raise classify(exc, started=False) from exc
+        latency = clock() - started
+        if not isinstance(reply, AIMessage) or not _finished(reply):
+            raise AttemptError(ErrorClass.STREAM_BROKEN, "answer ended without a finish reason")
+        return AttemptResult(reply, latency, latency, _usage(backend, messages, reply))
+    return await _stream_attempt(client, backend, messages, kwargs, timeouts, emit, clock, started)
+
+
+async def _stream_attempt(
+    client: BaseChatModel,
+    backend: BackendConfig,
+    messages: Sequence[BaseMessage],
+    kwargs: dict[str, Any],
+    timeouts: Timeouts,
+    emit: Emit,
+    clock: Callable[[], float],
+    started: float,
+) -> AttemptResult:
+    loop = asyncio.get_running_loop()
+    chunks: list[AIMessageChunk] = []
+    first_at: float | None = None
+    emitted = False
+    stream = client.astream(list(messages), config=_QUIET, **kwargs)
+    try:
+        async with asyncio.timeout(timeouts.first_token_s) as guard:
+            async for chunk in stream:
+                if not isinstance(chunk, AIMessageChunk):
+                    continue
+                if first_at is None:
+                    first_at = clock()
+                guard.reschedule(loop.time() + timeouts.stream_idle_s)
+                chunks.append(chunk)
+                if chunk.content:
+                    await emit(chunk)
+                    emitted = True
+    except TimeoutError:
+        kind = ErrorClass.FIRST_TOKEN_TIMEOUT if first_at is None else ErrorClass.STREAM_IDLE_TIMEOUT
+        limit = timeouts.first_token_s if first_at is None else timeouts.stream_idle_s
+        raise AttemptError(kind, f"silent for {limit}s", emitted=emitted) from None
+    except Exception as exc:
+        error = classify(exc, started=first_at is not None)
+        error.emitted = emitted
+        raise error from exc
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    if not chunks:
+        raise AttemptError(ErrorClass.STREAM_BROKEN, "stream ended before any chunk")
+    merged = add_ai_message_chunks(chunks[0], *chunks[1:]) if len(chunks) > 1 else chunks[0]
+    if not _finished(merged):
+        raise AttemptError(ErrorClass.STREAM_BROKEN, "stream ended without a finish reason", emitted=emitted)
+    message = AIMessage(
+        content=merged.content,
+        response_metadata=merged.response_metadata,
+        usage_metadata=merged.usage_metadata,
+        id=merged.id,
+    )
+    assert first_at is not None
+    return AttemptResult(message, first_at - started, clock() - started, _usage(backend, messages, message))

@@ -1,0 +1,60 @@
+"""Builds the LangChain client for each backend: the only place ``ChatOpenAI`` and ``ChatOllama`` are made.
+
+The clients' own retries are off (``max_retries=0``): the router owns retries and fallbacks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import httpx
+import openai
+from langchain_core.language_models import BaseChatModel
+from langchain_ollama import ChatOllama
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
+
+from core.settings import redact_url
+from router.config import BackendConfig, Timeouts
+
+OPENAI_URL = "https://api.openai.com/v1"
+
+
+def base_url(backend: BackendConfig) -> str:
+    """Where a backend's requests go."""
+    return backend.base_url or OPENAI_URL
+
+
+def describe(backend: BackendConfig) -> str:
+    """'kind model 'x' at URL' for messages (never a key)."""
+    return f"{backend.kind} model {backend.model!r} at {redact_url(base_url(backend))}"
+
+
+def missing_key(backend: BackendConfig, env: Mapping[str, str] | None = None) -> str | None:
+    """The name of a variable the backend needs (its key, or ``requires_env``) that is not set, if any."""
+    env = os.environ if env is None else env
+    for name in (backend.api_key_env, *backend.requires_env):
+        if name and not env.get(name):
+            return name
+    return None
+
+
+def build_client(backend: BackendConfig, timeouts: Timeouts, env: Mapping[str, str] | None = None) -> BaseChatModel:
+    """A LangChain chat client for ``backend`` with the router's timeouts and no retries of its own."""
+    env = os.environ if env is None else env
+    # The read limit backstops the router's own first-token and idle limits.
+    read_s = max(timeouts.first_token_s, timeouts.stream_idle_s) + 1.0
+    if backend.kind == "ollama":
+        timeout = httpx.Timeout(read_s, connect=timeouts.connect_s)
+        return ChatOllama(model=backend.model, base_url=base_url(backend), client_kwargs={"timeout": timeout})
+    key = env.get(backend.api_key_env, "") if backend.api_key_env else ""
+    return ChatOpenAI(
+        model=backend.model,
+        # vLLM and other local servers take any key; the client insists on having one.
+        api_key=SecretStr(key or "no-key-required"),
+        base_url=base_url(backend),
+        timeout=openai.Timeout(read_s, connect=timeouts.connect_s),
+        max_retries=0,
+        stream_usage=True,
+    )

@@ -1,0 +1,319 @@
+"""The router: rank, attempt, fall over, account. Shared by ``RoutedChatModel`` and the subgraph."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+
+from router.attempt import AttemptResult, Emit, run_attempt
+from router.clients import build_client, describe, missing_key
+from router.config import BackendConfig, RouterConfig, Strategy
+from router.errors import (
+    AllBackendsFailedError,
+    AttemptError,
+    BudgetExceededError,
+    ContentPolicyError,
+    ErrorClass,
+    NoEligibleBackendError,
+    StreamInterruptedError,
+)
+from router.health import BreakerState, CircuitBreaker, LatencyStats
+from router.ledger import SpendLedger, cost_usd
+from router.policy import BackendTable, Ranking, rank, weights_for
+from router.record import AttemptRecord, CandidateRecord, DecisionRecord
+from router.request import RouteRequest
+
+logger = logging.getLogger(__name__)
+
+RETRY_SAME_ONCE = {ErrorClass.SERVER_ERROR, ErrorClass.CONNECTION, ErrorClass.RATE_LIMIT}
+STOP_NOW = {ErrorClass.BAD_REQUEST}
+NEUTRAL = {ErrorClass.CONTEXT_LENGTH, ErrorClass.CONTENT_POLICY, ErrorClass.BAD_REQUEST}
+SEVERE = {ErrorClass.CONNECTION, ErrorClass.CONNECT_TIMEOUT, ErrorClass.AUTH}
+OPENAI_KINDS = ("openai", "vllm", "openai_compatible")
+
+
+class Router:
+    """Routes chat calls over a backend table; keeps per-backend health, latency and spend."""
+
+    def __init__(
+        self,
+        config: RouterConfig,
+        *,
+        env: Mapping[str, str] | None = None,
+        provider: str = "auto",
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.config = config
+        self.backends: dict[str, BackendConfig] = {b.name: b for b in config.backends}
+        self.table = BackendTable(config.backends)
+        self.stats = {b.name: LatencyStats(b.latency_prior) for b in config.backends}
+        self.breakers = {b.name: CircuitBreaker(config.breaker) for b in config.backends}
+        self.ledger = SpendLedger(dict(config.budgets_usd_per_day))
+        self.clock = clock
+        self.sleep = sleep
+        self._env = env
+        self._clients: dict[str, BaseChatModel] = {}
+        for backend in config.backends:
+            key = missing_key(backend, env)
+            if key is not None:
+                self.table.disable(backend.name, f"{key} is not set")
+            elif provider == "openai" and backend.kind not in OPENAI_KINDS:
+                self.table.disable(backend.name, "TRADEFLOW_LLM_PROVIDER=openai")
+            elif provider == "ollama" and backend.kind != "ollama":
+                self.table.disable(backend.name, "TRADEFLOW_LLM_PROVIDER=ollama")
+
+    # --- health bookkeeping -------------------------------------------------------------------
+    def _sync_row(self, name: str) -> None:
+        breaker = self.breakers[name]
+        i = self.table.index[name]
+        if breaker.state is BreakerState.OPEN:
+            self.table.blocked_until[i] = breaker.open_until
+        elif breaker.state is BreakerState.HALF_OPEN and breaker.probe_in_flight:
+            self.table.blocked_until[i] = math.inf
+        else:
+            self.table.blocked_until[i] = 0.0
+
+    def _observe(self, name: str, result: AttemptResult) -> None:
+        stats = self.stats[name]
+        stats.observe(result.ttft_s, result.latency_s, result.usage.output_tokens)
+        i = self.table.index[name]
+        self.table.ttft_s[i] = stats.ttft_s
+        self.table.per_token_s[i] = stats.per_token_s
+        self.table.p95_s[i] = stats.p95_s if stats.p95_s is not None else math.nan
+
+    def record_probe(self, name: str, ok: bool) -> None:
+        """Feed an active health probe's result into the backend's breaker."""
+        self.breakers[name].record_probe(ok, self.clock())
+        self._sync_row(name)
+
+    def client(self, name: str) -> BaseChatModel:
+        """The backend's LangChain client, built once."""
+        if name not in self._clients:
+            self._clients[name] = build_client(self.backends[name], self.config.timeouts, self._env)
+        return self._clients[name]
+
+    # --- ranking ---------------------------------------------------------------------------------
+    def plan(self, request: RouteRequest, *, only: frozenset[str] | None = None) -> tuple[Ranking, DecisionRecord]:
+        """Rank the backends for ``request``; the record starts with the candidates and exclusions."""
+        strategy: Strategy = request.strategy or self.config.default_strategy
+        weights = weights_for(strategy, self.config.balanced_weights)
+        remaining = self.ledger.remaining(request.workflow)
+        ranking = rank(request, self.table, weights, self.clock(), remaining)
+        excluded = dict(ranking.excluded)
+        candidates = []
+        for name, score, cost, latency in zip(
+            ranking.order, ranking.scores, ranking.expected_cost_usd, ranking.expected_latency_s, strict=True
+        ):
+            backend = self.backends[name]
+            if only is not None and name not in only and backend.model not in only:
+                excluded[name] = "not selected for this workflow"
+                continue
+            candidates.append(CandidateRecord(backend=name, model=backend.model, score=score,
+                                              expected_cost_usd=cost, expected_latency_s=latency))
+        record = DecisionRecord(
+            request_id=str(uuid.uuid4()),
+            workflow=request.workflow,
+            task_type=request.task_type,
+            priority=request.priority,
+            strategy=strategy,
+            weights={"cost": weights[0], "latency": weights[1], "quality": weights[2]},
+            required_capabilities=sorted(request.required_capabilities),
+            prompt_tokens_estimate=request.prompt_tokens,
+            candidates=candidates,
+            excluded=excluded,
+            choice=candidates[0].backend if candidates else None,
+            estimated_cost_usd=candidates[0].expected_cost_usd if candidates else None,
+        )
+        if not candidates:
+            if remaining is not None and any("remaining daily budget" in why for why in excluded.values()):
+                spent = self.ledger.spent(request.workflow)
+                raise BudgetExceededError(
+                    f"workflow {request.workflow!r} has spent ${spent:.4f} of its daily budget; no backend fits "
+                    f"the remaining ${remaining:.4f}"
+                )
+            raise NoEligibleBackendError(excluded)
+        return ranking, record
+
+    # --- execution -----------------------------------------------------------------------------
+    async def execute(
+        self,
+        messages: Sequence[BaseMessage],
+        request: RouteRequest,
+        *,
+        schema: dict[str, Any] | None = None,
+        emit: Emit | None = None,
+        only: frozenset[str] | None = None,
+        prompt_text: str | None = None,
+    ) -> tuple[AIMessage, DecisionRecord]:
+        """Route one call: try candidates in order under one attempt-and-time budget."""
+        _, record = self.plan(request, only=only)
+        if self.config.log_prompts and prompt_text is not None:
+            record.prompt = prompt_text
+        started = self.clock()
+        try:
+            message = await self._run(messages, request, record, schema, emit, started)
+        finally:
+            record.total_latency_s = self.clock() - started
+            record.log()
+        return message, record
+
+    async def _run(
+        self,
+        messages: Sequence[BaseMessage],
+        request: RouteRequest,
+        record: DecisionRecord,
+        schema: dict[str, Any] | None,
+        emit: Emit | None,
+        started: float,
+    ) -> AIMessage:
+        policy = self.config.retry
+        queue = [c.backend for c in record.candidates]
+        retried: set[str] = set()
+        previous: str | None = None
+        last_error: AttemptError | None = None
+        while queue:
+            if len(record.attempts) >= policy.max_attempts or self.clock() - started >= policy.total_budget_s:
+                break
+            name = queue[0]
+            breaker = self.breakers[name]
+            if not breaker.acquire(self.clock()):
+                queue.pop(0)
+                continue
+            self._sync_row(name)
+            backend = self.backends[name]
+            if name not in record.fallback_chain:
+                record.fallback_chain.append(name)
+            attempt_started = self.clock()
+            try:
+                result = await run_attempt(self.client(name), backend, messages, timeouts=self.config.timeouts,
+                                           schema=schema, emit=emit, clock=self.clock)
+            except AttemptError as error:
+                last_error = error
+                delay = None if error.emitted else self._retry_delay(name, error, retried, started)
+                self._fail(name, error, record, attempt_started, previous, retried, retrying=delay is not None)
+                if error.emitted:
+                    raise StreamInterruptedError(
+                        f"{describe(backend)}: {error} after tokens reached the caller; the partial answer is "
+                        "not a success"
+                    ) from error
+                if error.error_class is ErrorClass.CONTENT_POLICY:
+                    raise ContentPolicyError(name, str(error).split(": ", 1)[-1]) from error
+                if error.error_class in STOP_NOW:
+                    break
+                if error.error_class is ErrorClass.CONTEXT_LENGTH:
+                    window = backend.context_window
+                    queue = [n for n in queue[1:] if self.backends[n].context_window > window]
+                    previous = name
+                    continue
+                if delay is not None:
+                    retried.add(name)
+                    await self.sleep(delay)
+                    continue
+                queue.pop(0)
+                previous = name
+                continue
+            self._succeed(name, result, record, previous, name in retried)
+            return _annotate(result.message, backend, record)
+        attempts = "; ".join(
+            f"{describe(self.backends[a.backend])} (backend {a.backend}): {a.error_class}: {a.error}"
+            for a in record.attempts
+        )
+        raise AllBackendsFailedError(
+            f"every backend failed for workflow {request.workflow!r}; tried {attempts or 'none (all breakers open)'}",
+            record,
+        ) from last_error
+
+    def _retry_delay(self, name: str, error: AttemptError, retried: set[str], started: float) -> float | None:
+        """Seconds to wait before retrying ``name`` once more, or None to fail over now."""
+        if error.error_class not in RETRY_SAME_ONCE or name in retried:
+            return None
+        policy = self.config.retry
+        jitter = 0.5 + random.random() / 2
+        delay = error.retry_after_s if error.retry_after_s is not None else policy.backoff_base_s * jitter
+        if delay > policy.backoff_max_s or self.clock() - started + delay >= policy.total_budget_s:
+            return None
+        return delay
+
+    def _fail(
+        self,
+        name: str,
+        error: AttemptError,
+        record: DecisionRecord,
+        attempt_started: float,
+        previous: str | None,
+        retried: set[str],
+        *,
+        retrying: bool,
+    ) -> None:
+        now = self.clock()
+        breaker = self.breakers[name]
+        if error.error_class in NEUTRAL:
+            breaker.probe_in_flight = False
+        else:
+            # A failure about to be retried counts towards the threshold but does not open at once.
+            breaker.record_failure(now, severe=error.error_class in SEVERE and not retrying)
+            if error.error_class is ErrorClass.RATE_LIMIT and error.retry_after_s:
+                breaker.open_until = max(breaker.open_until, now + error.retry_after_s)
+        self._sync_row(name)
+        backend = self.backends[name]
+        record.attempts.append(
+            AttemptRecord(
+                backend=name,
+                model=backend.model,
+                outcome="failed",
+                error_class=error.error_class,
+                error=str(error).split(": ", 1)[-1][:300],
+                latency_s=now - attempt_started,
+                retry_of_same_backend=name in retried,
+                fallback_from=previous,
+            )
+        )
+
+    def _succeed(
+        self, name: str, result: AttemptResult, record: DecisionRecord, previous: str | None, retry: bool
+    ) -> None:
+        self.breakers[name].record_success()
+        self._sync_row(name)
+        self._observe(name, result)
+        backend = self.backends[name]
+        usage = result.usage
+        spent = cost_usd(backend, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens)
+        self.ledger.add(record.workflow, spent)
+        record.attempts.append(
+            AttemptRecord(
+                backend=name,
+                model=backend.model,
+                outcome="success",
+                latency_s=result.latency_s,
+                ttft_s=result.ttft_s,
+                usage=usage,
+                cost_usd=spent,
+                retry_of_same_backend=retry,
+                fallback_from=previous,
+            )
+        )
+        record.answered_by = name
+        record.answered_model = backend.model
+        record.actual_cost_usd = spent
+        record.cost_provenance = usage.provenance
+        record.outcome = "success"
+
+
+def _annotate(message: AIMessage, backend: BackendConfig, record: DecisionRecord) -> AIMessage:
+    message.response_metadata = {
+        **message.response_metadata,
+        "model_name": backend.model,
+        "router_backend": backend.name,
+        "router_decision_id": record.request_id,
+    }
+    return message

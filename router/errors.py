@@ -1,0 +1,111 @@
+"""Errors of the router, and the classes every backend failure is sorted into.
+
+Hierarchy::
+
+    TradeflowError (core.errors)
+    └── RouterError                    base for everything in ``router``
+        ├── RouterConfigError          the backend table is invalid (names entry and field)
+        ├── NoEligibleBackendError     every backend was excluded; carries the reasons
+        ├── BudgetExceededError        the workflow's daily spend limit leaves no backend affordable
+        ├── ContentPolicyError         the provider refused the content; carries its reason
+        ├── StreamInterruptedError     a stream failed after tokens reached the caller
+        └── AllBackendsFailedError     every attempt failed; carries the decision record
+
+Retry decisions are made from :class:`ErrorClass`, never from exception types elsewhere.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from core.errors import TradeflowError
+
+if TYPE_CHECKING:
+    from router.record import DecisionRecord
+
+
+class ErrorClass(StrEnum):
+    """What went wrong with one attempt, as far as routing is concerned."""
+
+    RATE_LIMIT = "rate_limit"
+    """429: back off (honouring Retry-After) then fail over."""
+    SERVER_ERROR = "server_error"
+    """5xx: retry once on the same backend, then fail over."""
+    CONNECTION = "connection"
+    """Refused or reset connection: retry once, then fail over."""
+    CONNECT_TIMEOUT = "connect_timeout"
+    """No connection within the connect limit: fail over, no retry on the same route."""
+    FIRST_TOKEN_TIMEOUT = "first_token_timeout"
+    """Connected but silent past the time-to-first-token limit: fail over, no retry."""
+    STREAM_IDLE_TIMEOUT = "stream_idle_timeout"
+    """A stream stalled past the idle limit: fail over, no retry."""
+    STREAM_BROKEN = "stream_broken"
+    """A stream was cut, malformed or ended without finishing: fail over."""
+    CONTEXT_LENGTH = "context_length"
+    """The prompt does not fit: only a larger-context backend may take it."""
+    CONTENT_POLICY = "content_policy"
+    """The provider refused the content: no retry on that model; its reason reaches the caller."""
+    AUTH = "auth"
+    """401/403: the backend's key is wrong; fail over, open its breaker."""
+    BAD_REQUEST = "bad_request"
+    """Any other 4xx: the request itself is wrong; do not retry anywhere."""
+
+
+class RouterError(TradeflowError):
+    """Base class of errors raised in ``router``."""
+
+
+class RouterConfigError(RouterError):
+    """The backend table or router settings are invalid."""
+
+
+class NoEligibleBackendError(RouterError):
+    """Every backend was excluded for this request."""
+
+    def __init__(self, reasons: dict[str, str]) -> None:
+        self.reasons = reasons
+        detail = "; ".join(f"{name}: {why}" for name, why in reasons.items()) or "the backend table is empty"
+        super().__init__(f"no backend can take this request ({detail})")
+
+
+class BudgetExceededError(RouterError):
+    """The workflow's daily budget leaves no backend within reach."""
+
+
+class ContentPolicyError(RouterError):
+    """The provider refused the content; ``reason`` is the provider's own words."""
+
+    def __init__(self, backend: str, reason: str) -> None:
+        self.backend = backend
+        self.reason = reason
+        super().__init__(f"{backend} refused the request on content policy: {reason}")
+
+
+class StreamInterruptedError(RouterError):
+    """A stream failed after tokens had been passed to the caller; the partial answer is not a success."""
+
+
+class AllBackendsFailedError(RouterError):
+    """Every attempt failed; ``decision`` holds each attempt and its error class."""
+
+    def __init__(self, message: str, decision: DecisionRecord) -> None:
+        self.decision = decision
+        super().__init__(message)
+
+
+class AttemptError(RouterError):
+    """One failed attempt, classified (internal: the router turns these into decisions)."""
+
+    def __init__(
+        self,
+        error_class: ErrorClass,
+        message: str,
+        *,
+        retry_after_s: float | None = None,
+        emitted: bool = False,
+    ) -> None:
+        self.error_class = error_class
+        self.retry_after_s = retry_after_s
+        self.emitted = emitted
+        super().__init__(f"{error_class}: {message}")

@@ -1,0 +1,124 @@
+"""Per-backend health: measured latency (EWMA and a sliding-window p95) and a circuit breaker.
+
+Both take the clock as an argument so tests drive them with a fake one.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from enum import StrEnum
+
+from router.config import BreakerPolicy, LatencyPrior
+
+EWMA_ALPHA = 0.3
+WINDOW = 50
+
+
+class LatencyStats:
+    """Time-to-first-token and per-token time, smoothed; p95 of total latency over the last calls."""
+
+    __slots__ = ("p95_s", "per_token_s", "samples", "ttft_s", "window")
+
+    def __init__(self, prior: LatencyPrior) -> None:
+        self.ttft_s = prior.ttft_s
+        self.per_token_s = 1.0 / prior.tokens_per_s
+        self.window: deque[float] = deque(maxlen=WINDOW)
+        self.p95_s: float | None = None
+        self.samples = 0
+
+    def observe(self, ttft_s: float, total_s: float, output_tokens: int) -> None:
+        """Fold one successful call into the estimates."""
+        if self.samples == 0:
+            self.ttft_s = ttft_s
+        else:
+            self.ttft_s += EWMA_ALPHA * (ttft_s - self.ttft_s)
+        if output_tokens > 1:
+            per_token = max(total_s - ttft_s, 0.0) / (output_tokens - 1)
+            if self.samples == 0:
+                self.per_token_s = per_token
+            else:
+                self.per_token_s += EWMA_ALPHA * (per_token - self.per_token_s)
+        self.samples += 1
+        self.window.append(total_s)
+        ordered = sorted(self.window)
+        self.p95_s = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+    def expected_s(self, output_tokens: int) -> float:
+        """Expected latency of a call producing ``output_tokens``."""
+        return self.ttft_s + self.per_token_s * max(output_tokens - 1, 0)
+
+
+class BreakerState(StrEnum):
+    """Circuit breaker states."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass
+class CircuitBreaker:
+    """Opens after consecutive failures; while open sends nothing; then lets one probe through.
+
+    The open period doubles after each failed probe, up to ``max_open_s``, so a dead backend costs
+    a handful of probes, and a recovered one is back within ``max_open_s``.
+    """
+
+    policy: BreakerPolicy
+    state: BreakerState = BreakerState.CLOSED
+    failures: int = 0
+    open_until: float = 0.0
+    open_for_s: float = 0.0
+    probe_in_flight: bool = False
+
+    def available(self, now: float) -> bool:
+        """Whether a request may be sent now (without claiming the half-open probe)."""
+        if self.state is BreakerState.CLOSED:
+            return True
+        if self.state is BreakerState.OPEN:
+            return now >= self.open_until
+        return not self.probe_in_flight
+
+    def acquire(self, now: float) -> bool:
+        """Claim the right to send one request; moves OPEN to HALF_OPEN when the wait is over."""
+        if self.state is BreakerState.CLOSED:
+            return True
+        if self.state is BreakerState.OPEN:
+            if now < self.open_until:
+                return False
+            self.state = BreakerState.HALF_OPEN
+            self.probe_in_flight = False
+        if self.probe_in_flight:
+            return False
+        self.probe_in_flight = True
+        return True
+
+    def record_success(self) -> None:
+        """A call succeeded: close."""
+        self.state = BreakerState.CLOSED
+        self.failures = 0
+        self.open_for_s = 0.0
+        self.probe_in_flight = False
+
+    def record_failure(self, now: float, *, severe: bool = False) -> None:
+        """A call failed; ``severe`` (unreachable, auth) opens at once."""
+        self.probe_in_flight = False
+        if self.state is BreakerState.HALF_OPEN:
+            self._open(now, min(max(self.open_for_s * 2, self.policy.open_s), self.policy.max_open_s))
+            return
+        self.failures += 1
+        if severe or self.failures >= self.policy.failure_threshold:
+            self._open(now, self.policy.open_s)
+
+    def record_probe(self, ok: bool, now: float) -> None:
+        """An active (token-free) health probe: success ends an open wait early, failure counts."""
+        if ok and self.state is BreakerState.OPEN:
+            self.open_until = now
+        elif not ok and self.state is BreakerState.CLOSED:
+            self.record_failure(now)
+
+    def _open(self, now: float, duration: float) -> None:
+        self.state = BreakerState.OPEN
+        self.open_for_s = duration
+        self.open_until = now + duration

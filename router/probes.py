@@ -1,0 +1,65 @@
+"""Active health probes that spend no tokens: model lists and health endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from router.clients import base_url
+from router.config import BackendConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What one probe found."""
+
+    backend: str
+    ok: bool
+    detail: str
+    latency_s: float
+
+
+def probe_urls(backend: BackendConfig) -> list[str]:
+    """The token-free endpoints to check for a backend of this kind."""
+    root = base_url(backend).rstrip("/")
+    if backend.kind == "ollama":
+        return [f"{root}/api/tags", f"{root}/api/ps"]
+    if backend.kind == "vllm":
+        server = root.removesuffix("/v1")
+        return [f"{server}/health", f"{root}/models"]
+    return [f"{root}/models"]
+
+
+async def probe(
+    backend: BackendConfig, client: httpx.AsyncClient, env: Mapping[str, str] | None = None
+) -> ProbeResult:
+    """Check each of the backend's endpoints; the first failure decides."""
+    env = os.environ if env is None else env
+    headers = {}
+    if backend.api_key_env and env.get(backend.api_key_env):
+        headers["Authorization"] = f"Bearer {env[backend.api_key_env]}"
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for url in probe_urls(backend):
+        try:
+            response = await client.get(url, headers=headers)
+        except httpx.HTTPError as exc:
+            return ProbeResult(backend.name, False, f"{type(exc).__name__}: {exc}", loop.time() - started)
+        if response.status_code >= 400:
+            return ProbeResult(backend.name, False, f"HTTP {response.status_code} from {url}", loop.time() - started)
+    return ProbeResult(backend.name, True, "ok", loop.time() - started)
+
+
+async def probe_all(
+    backends: list[BackendConfig], timeout_s: float = 2.0, env: Mapping[str, str] | None = None
+) -> list[ProbeResult]:
+    """Probe every backend concurrently."""
+    async with httpx.AsyncClient(timeout=timeout_s) as client:
+        return list(await asyncio.gather(*(probe(b, client, env) for b in backends)))
