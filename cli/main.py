@@ -7,15 +7,17 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from cli.route_command import add_router_parsers
 from cli.run_command import add_run_parser
 from cli.serve_command import add_serve_parser
 from core.errors import SettingsError, TradeflowError
 from core.logging import configure_logging
 from graphs.errors import InvalidInputError, UnknownGraphError
 from graphs.registry import GRAPHS
+from router.errors import NoEligibleBackendError, RouterConfigError
 
 # Exit 2 for input the caller can fix (bad settings, input or graph id), 1 for a failed run.
-_USAGE_ERRORS = (SettingsError, InvalidInputError, UnknownGraphError)
+_USAGE_ERRORS = (SettingsError, InvalidInputError, UnknownGraphError, RouterConfigError, NoEligibleBackendError)
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_serve_parser(sub)
     add_run_parser(sub)
+    add_router_parsers(sub)
     graphs = sub.add_parser("graphs", help="list the served graphs")
     graphs.set_defaults(handler=_list_graphs)
     return parser

@@ -7,7 +7,6 @@ call a :class:`~router.chat_model.RoutedChatModel`: each call is routed over the
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Sequence
 from typing import TypeVar
@@ -15,14 +14,14 @@ from typing import TypeVar
 from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import BaseModel, ValidationError
 
-from core.settings import Settings, load_settings
+from core.settings import Settings
 from graphs.errors import LLMResponseError, LLMUnavailableError
 from router.chat_model import RoutedChatModel
 from router.clients import describe
-from router.config import Strategy, load_config
-from router.engine import Router
+from router.config import Strategy
 from router.errors import RouterError
 from router.probes import probe_all
+from router.runtime import process_router, router_for
 
 logger = logging.getLogger(__name__)
 
@@ -35,21 +34,6 @@ HOW_TO_CONFIGURE = (
 )
 
 
-@functools.cache
-def current_settings() -> Settings:
-    """Settings for the model seam, read once per process."""
-    return load_settings()
-
-
-@functools.cache
-def get_router(settings: Settings) -> Router:
-    """The process's router: one per settings, so health and latency figures are shared by all calls."""
-    config = load_config(settings.router_config)
-    if settings.routing_strategy:
-        config = config.model_copy(update={"default_strategy": settings.routing_strategy})
-    return Router(config, provider=settings.llm_provider)
-
-
 def build_chat_model(
     *,
     workflow: str,
@@ -59,7 +43,7 @@ def build_chat_model(
 ) -> RoutedChatModel:
     """A routed chat model for one workflow; ``backend`` pins it to a backend (by name or model)."""
     return RoutedChatModel(
-        router=get_router(current_settings()),
+        router=process_router(),
         workflow=workflow,
         task_type=task_type,
         strategy=strategy,
@@ -114,7 +98,7 @@ async def generate_structured(
 
 async def probe_models(settings: Settings, timeout_s: float = 2.0) -> tuple[bool, str]:
     """Probe every enabled backend without spending tokens; a sentence for start-up output."""
-    router = get_router(settings)
+    router = router_for(settings)
     enabled = [b for b in router.config.backends if b.name not in router.table.disabled_reason]
     if not enabled:
         reasons = "; ".join(f"{n}: {why}" for n, why in router.table.disabled_reason.items())

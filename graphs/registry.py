@@ -19,6 +19,7 @@ from graphs.heartbeat.graph import HeartbeatInput
 from graphs.market_brief.state import MarketBriefInput
 from graphs.trade_break_triage.approval import parse_approval
 from graphs.trade_break_triage.state import TriageInput
+from router.subgraph import RouterInput
 
 # The namespace the LangGraph server derives each graph's default assistant id from
 # (uuid5(namespace, graph_id)); a test checks it against langgraph_api's own constant.
@@ -47,6 +48,7 @@ GRAPHS: Mapping[str, GraphEntry] = {
         GraphEntry("trade_break_triage", "graphs.trade_break_triage", TriageInput, "triage a settlement break"),
         GraphEntry("eod_reconciliation", "graphs.eod_reconciliation", ReconciliationInput, "books vs custodian"),
         GraphEntry("heartbeat", "graphs.heartbeat", HeartbeatInput, "uptime probe; calls no model"),
+        GraphEntry("llm_router", "router.subgraph", RouterInput, "route one prompt; shows every attempt"),
     )
 }
 

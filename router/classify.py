@@ -61,7 +61,7 @@ def _transport(exc: BaseException, *, started: bool) -> AttemptError | None:
             return AttemptError(ErrorClass.STREAM_BROKEN, f"stream cut: {exc}")
         return AttemptError(ErrorClass.CONNECTION, f"connection dropped: {exc}")
     if isinstance(exc, _REFUSED):
-        return AttemptError(ErrorClass.CONNECTION, f"cannot connect: {exc}")
+        return AttemptError(ErrorClass.CONNECT_REFUSED, f"cannot connect: {exc}")
     return None
 
 

@@ -9,7 +9,8 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -37,8 +38,21 @@ logger = logging.getLogger(__name__)
 RETRY_SAME_ONCE = {ErrorClass.SERVER_ERROR, ErrorClass.CONNECTION, ErrorClass.RATE_LIMIT}
 STOP_NOW = {ErrorClass.BAD_REQUEST}
 NEUTRAL = {ErrorClass.CONTEXT_LENGTH, ErrorClass.CONTENT_POLICY, ErrorClass.BAD_REQUEST}
-SEVERE = {ErrorClass.CONNECTION, ErrorClass.CONNECT_TIMEOUT, ErrorClass.AUTH}
+SEVERE = {ErrorClass.CONNECT_REFUSED, ErrorClass.CONNECT_TIMEOUT, ErrorClass.AUTH}
 OPENAI_KINDS = ("openai", "vllm", "openai_compatible")
+
+
+@dataclass
+class Progress:
+    """Where one routed call stands between attempts (the subgraph keeps it in its state)."""
+
+    record: DecisionRecord
+    queue: list[str]
+    started: float
+    retried: set[str] = field(default_factory=set)
+    previous: str | None = None
+    delay_s: float | None = None
+    last_error: AttemptError | None = None
 
 
 class Router:
@@ -156,82 +170,103 @@ class Router:
         prompt_text: str | None = None,
     ) -> tuple[AIMessage, DecisionRecord]:
         """Route one call: try candidates in order under one attempt-and-time budget."""
+        progress = self.start(request, only=only, prompt_text=prompt_text)
+        try:
+            while True:
+                answer = await self.attempt_next(progress, messages, schema=schema, emit=emit)
+                if answer is not None:
+                    return answer, progress.record
+        finally:
+            self.finish(progress)
+
+    def start(
+        self, request: RouteRequest, *, only: frozenset[str] | None = None, prompt_text: str | None = None
+    ) -> Progress:
+        """Rank and open the progress of one routed call."""
         _, record = self.plan(request, only=only)
         if self.config.log_prompts and prompt_text is not None:
             record.prompt = prompt_text
-        started = self.clock()
-        try:
-            message = await self._run(messages, request, record, schema, emit, started)
-        finally:
-            record.total_latency_s = self.clock() - started
-            record.log()
-        return message, record
+        return Progress(record=record, queue=[c.backend for c in record.candidates], started=self.clock())
 
-    async def _run(
+    def finish(self, progress: Progress) -> None:
+        """Close the record of one routed call and log it."""
+        progress.record.total_latency_s = self.clock() - progress.started
+        progress.record.log()
+
+    async def attempt_next(
         self,
+        progress: Progress,
         messages: Sequence[BaseMessage],
-        request: RouteRequest,
-        record: DecisionRecord,
-        schema: dict[str, Any] | None,
-        emit: Emit | None,
-        started: float,
-    ) -> AIMessage:
+        *,
+        schema: dict[str, Any] | None = None,
+        emit: Emit | None = None,
+    ) -> AIMessage | None:
+        """Make the next attempt; the answer, or None to be called again; raises when there is no answer."""
+        record = progress.record
         policy = self.config.retry
-        queue = [c.backend for c in record.candidates]
-        retried: set[str] = set()
-        previous: str | None = None
-        last_error: AttemptError | None = None
-        while queue:
-            if len(record.attempts) >= policy.max_attempts or self.clock() - started >= policy.total_budget_s:
-                break
-            name = queue[0]
-            breaker = self.breakers[name]
-            if not breaker.acquire(self.clock()):
-                queue.pop(0)
-                continue
-            self._sync_row(name)
-            backend = self.backends[name]
-            if name not in record.fallback_chain:
-                record.fallback_chain.append(name)
-            attempt_started = self.clock()
-            try:
-                result = await run_attempt(self.client(name), backend, messages, timeouts=self.config.timeouts,
-                                           schema=schema, emit=emit, clock=self.clock)
-            except AttemptError as error:
-                last_error = error
-                delay = None if error.emitted else self._retry_delay(name, error, retried, started)
-                self._fail(name, error, record, attempt_started, previous, retried, retrying=delay is not None)
-                if error.emitted:
-                    raise StreamInterruptedError(
-                        f"{describe(backend)}: {error} after tokens reached the caller; the partial answer is "
-                        "not a success"
-                    ) from error
-                if error.error_class is ErrorClass.CONTENT_POLICY:
-                    raise ContentPolicyError(name, str(error).split(": ", 1)[-1]) from error
-                if error.error_class in STOP_NOW:
-                    break
-                if error.error_class is ErrorClass.CONTEXT_LENGTH:
-                    window = backend.context_window
-                    queue = [n for n in queue[1:] if self.backends[n].context_window > window]
-                    previous = name
-                    continue
-                if delay is not None:
-                    retried.add(name)
-                    await self.sleep(delay)
-                    continue
-                queue.pop(0)
-                previous = name
-                continue
-            self._succeed(name, result, record, previous, name in retried)
-            return _annotate(result.message, backend, record)
+        if progress.delay_s:
+            await self.sleep(progress.delay_s)
+            progress.delay_s = None
+        # Candidates whose breaker opened since ranking are passed over here, not attempted.
+        while progress.queue and not self.breakers[progress.queue[0]].acquire(self.clock()):
+            progress.queue.pop(0)
+        exhausted = len(record.attempts) >= policy.max_attempts
+        if not progress.queue or exhausted or self.clock() - progress.started >= policy.total_budget_s:
+            if progress.queue:
+                self.breakers[progress.queue[0]].probe_in_flight = False
+            self._give_up(progress)
+        name = progress.queue[0]
+        self._sync_row(name)
+        backend = self.backends[name]
+        if name not in record.fallback_chain:
+            record.fallback_chain.append(name)
+        attempt_started = self.clock()
+        try:
+            result = await run_attempt(self.client(name), backend, messages, timeouts=self.config.timeouts,
+                                       schema=schema, emit=emit, clock=self.clock)  # fmt: skip
+        except AttemptError as error:
+            self._handle_failure(progress, name, error, attempt_started)
+            return None
+        self._succeed(name, result, record, progress.previous, name in progress.retried)
+        return _annotate(result.message, backend, record)
+
+    def _handle_failure(self, progress: Progress, name: str, error: AttemptError, attempt_started: float) -> None:
+        progress.last_error = error
+        delay = None if error.emitted else self._retry_delay(name, error, progress.retried, progress.started)
+        self._fail(name, error, progress.record, attempt_started, progress.previous, progress.retried,
+                   retrying=delay is not None)  # fmt: skip
+        backend = self.backends[name]
+        if error.emitted:
+            raise StreamInterruptedError(
+                f"{describe(backend)}: {error} after tokens reached the caller; the partial answer is not a success"
+            ) from error
+        if error.error_class is ErrorClass.CONTENT_POLICY:
+            raise ContentPolicyError(name, str(error).split(": ", 1)[-1]) from error
+        if error.error_class in STOP_NOW:
+            progress.queue.clear()
+            return
+        if error.error_class is ErrorClass.CONTEXT_LENGTH:
+            window = backend.context_window
+            progress.queue[:] = [n for n in progress.queue[1:] if self.backends[n].context_window > window]
+            progress.previous = name
+            return
+        if delay is not None:
+            progress.retried.add(name)
+            progress.delay_s = delay
+            return
+        progress.queue.pop(0)
+        progress.previous = name
+
+    def _give_up(self, progress: Progress) -> NoReturn:
+        record = progress.record
         attempts = "; ".join(
             f"{describe(self.backends[a.backend])} (backend {a.backend}): {a.error_class}: {a.error}"
             for a in record.attempts
         )
         raise AllBackendsFailedError(
-            f"every backend failed for workflow {request.workflow!r}; tried {attempts or 'none (all breakers open)'}",
+            f"every backend failed for workflow {record.workflow!r}; tried {attempts or 'none (all breakers open)'}",
             record,
-        ) from last_error
+        ) from progress.last_error
 
     def _retry_delay(self, name: str, error: AttemptError, retried: set[str], started: float) -> float | None:
         """Seconds to wait before retrying ``name`` once more, or None to fail over now."""

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from graphs import api_auth, chat_models
+from graphs import api_auth
+from router import runtime
 from tests.doubles.llm_server import LLMServerDouble
 from tests.support.postgres import scratch_database
 
@@ -19,8 +20,8 @@ ROUTER_DOUBLE = Path(__file__).parent / "fixtures" / "router_double.yaml"
 
 
 def _clear_setting_caches() -> None:
-    chat_models.current_settings.cache_clear()
-    chat_models.get_router.cache_clear()
+    runtime.current_settings.cache_clear()
+    runtime.router_for.cache_clear()
     api_auth._settings.cache_clear()
 
 

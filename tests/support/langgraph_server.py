@@ -34,6 +34,7 @@ def write_config(workdir: Path) -> Path:
     config["graphs"] = {name: absolute(spec) for name, spec in config["graphs"].items()}
     config["checkpointer"]["path"] = absolute(config["checkpointer"]["path"])
     config["auth"]["path"] = absolute(config["auth"]["path"])
+    config["http"]["app"] = absolute(config["http"]["app"])
     target = workdir / "langgraph.json"
     target.write_text(json.dumps(config, indent=2))
     (workdir / ".env").touch()

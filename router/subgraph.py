@@ -1,0 +1,217 @@
+"""The router as a LangGraph graph: rank -> call -> (next candidate on failure) -> account.
+
+Studio shows the route and every attempt in state. Served on its own as ``llm_router``; the same
+steps (``Router.start`` / ``attempt_next`` / ``finish``) back ``RoutedChatModel``.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, NotRequired
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langgraph.graph import END, START, StateGraph
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict
+
+from router.config import Strategy
+from router.engine import Progress
+from router.errors import RouterError
+from router.ledger import estimate_tokens
+from router.record import DecisionRecord
+from router.request import RouteRequest
+from router.runtime import process_router
+
+
+@with_config(ConfigDict(extra="forbid", use_attribute_docstrings=True))
+class RouterInput(TypedDict):
+    """What a caller sends: a prompt and its routing needs."""
+
+    prompt: str
+    """The user prompt."""
+    system: NotRequired[str]
+    """Optional system prompt."""
+    task_type: NotRequired[str]
+    """summary, classification, extraction, explanation or chat (sets the expected answer length)."""
+    strategy: NotRequired[Strategy]
+    """cost, performance or balanced; absent uses the router's default."""
+    required_capabilities: NotRequired[list[str]]
+    """Capability tags every candidate must have, e.g. ['json']."""
+    max_tokens: NotRequired[int]
+    """Most tokens the answer may have."""
+    max_cost_usd: NotRequired[float]
+    """Refuse backends whose expected cost is higher."""
+    latency_budget_s: NotRequired[float]
+    """Refuse backends whose measured p95 latency is higher."""
+    workflow: NotRequired[str]
+    """Workflow the call is charged to."""
+
+
+class RouterState(TypedDict):
+    """Internal state: the request, the route and every attempt."""
+
+    prompt: str
+    """The user prompt."""
+    system: NotRequired[str]
+    """Optional system prompt."""
+    task_type: NotRequired[str]
+    """Task type."""
+    strategy: NotRequired[Strategy]
+    """Requested strategy."""
+    required_capabilities: NotRequired[list[str]]
+    """Required capability tags."""
+    max_tokens: NotRequired[int]
+    """Most tokens the answer may have."""
+    max_cost_usd: NotRequired[float]
+    """Cost ceiling."""
+    latency_budget_s: NotRequired[float]
+    """Latency budget."""
+    workflow: NotRequired[str]
+    """Workflow charged."""
+    candidates: NotRequired[list[dict[str, Any]]]
+    """Eligible backends, best first, with scores."""
+    excluded: NotRequired[dict[str, str]]
+    """Backends left out, with the reason."""
+    queue: NotRequired[list[str]]
+    """Backends still to try, in order."""
+    retried: NotRequired[list[str]]
+    """Backends already retried once."""
+    previous: NotRequired[str | None]
+    """The backend tried last."""
+    delay_s: NotRequired[float | None]
+    """Back-off before the next attempt."""
+    started: NotRequired[float]
+    """Monotonic start time of the routed call."""
+    attempts: Annotated[list[dict[str, Any]], operator.add]
+    """Every attempt: backend, outcome, error class, latency, TTFT, usage, cost."""
+    decision: NotRequired[dict[str, Any]]
+    """The decision record so far."""
+    answer: NotRequired[str]
+    """The answer, once one backend gave it."""
+    answered_by: NotRequired[str]
+    """Backend that answered."""
+    answered_model: NotRequired[str]
+    """Model that answered."""
+    error: NotRequired[str]
+    """Why there is no answer, when there is none."""
+
+
+class RouterOutput(TypedDict):
+    """What the graph returns."""
+
+    answer: NotRequired[str]
+    """The answer."""
+    answered_by: NotRequired[str]
+    """Backend that answered."""
+    answered_model: NotRequired[str]
+    """Model that answered."""
+    attempts: list[dict[str, Any]]
+    """Every attempt."""
+    decision: NotRequired[dict[str, Any]]
+    """The full decision record."""
+    error: NotRequired[str]
+    """Why there is no answer, when there is none."""
+
+
+def _messages(state: RouterState) -> list[BaseMessage]:
+    messages: list[BaseMessage] = [SystemMessage(state["system"])] if state.get("system") else []
+    return [*messages, HumanMessage(state["prompt"])]
+
+
+def _request(state: RouterState) -> RouteRequest:
+    text = state["prompt"] + state.get("system", "")
+    return RouteRequest(
+        prompt_tokens=estimate_tokens(text),
+        max_tokens=state.get("max_tokens", 1024),
+        task_type=state.get("task_type", "chat"),
+        required_capabilities=frozenset(state.get("required_capabilities", [])),
+        max_cost_usd=state.get("max_cost_usd"),
+        latency_budget_s=state.get("latency_budget_s"),
+        strategy=state.get("strategy"),
+        workflow=state.get("workflow", "llm_router"),
+    )
+
+
+def _progress(state: RouterState) -> Progress:
+    return Progress(
+        record=DecisionRecord.model_validate(state["decision"]),
+        queue=list(state.get("queue", [])),
+        started=state["started"],
+        retried=set(state.get("retried", [])),
+        previous=state.get("previous"),
+        delay_s=state.get("delay_s"),
+    )
+
+
+async def rank_backends(state: RouterState) -> dict[str, Any]:
+    """Score every backend for this request; record candidates and exclusions."""
+    try:
+        progress = process_router().start(_request(state))
+    except RouterError as exc:
+        return {"error": str(exc), "candidates": [], "queue": []}
+    record = progress.record
+    return {
+        "candidates": [c.model_dump() for c in record.candidates],
+        "excluded": record.excluded,
+        "queue": progress.queue,
+        "retried": [],
+        "previous": None,
+        "delay_s": None,
+        "started": progress.started,
+        "decision": record.model_dump(mode="json"),
+    }
+
+
+async def call_backend(state: RouterState) -> dict[str, Any]:
+    """One attempt on the next candidate (after any back-off)."""
+    router = process_router()
+    progress = _progress(state)
+    before = len(progress.record.attempts)
+    update: dict[str, Any] = {}
+    try:
+        answer = await router.attempt_next(progress, _messages(state))
+    except RouterError as exc:
+        answer = None
+        update["error"] = str(exc)
+    record = progress.record
+    if answer is not None:
+        update |= {"answer": answer.text, "answered_by": record.answered_by, "answered_model": record.answered_model}
+    return update | {
+        "attempts": [a.model_dump(mode="json") for a in record.attempts[before:]],
+        "queue": progress.queue,
+        "retried": sorted(progress.retried),
+        "previous": progress.previous,
+        "delay_s": progress.delay_s,
+        "decision": record.model_dump(mode="json"),
+    }
+
+
+def route_after_call(state: RouterState) -> Literal["call_backend", "account"]:
+    """Next candidate (or the same one after back-off) until there is an answer or an error."""
+    return "account" if state.get("answer") is not None or state.get("error") else "call_backend"
+
+
+def route_after_rank(state: RouterState) -> Literal["call_backend", "account"]:
+    """Straight to accounting when no backend is eligible."""
+    return "account" if state.get("error") else "call_backend"
+
+
+async def account(state: RouterState) -> dict[str, Any]:
+    """Close and log the decision record."""
+    if "decision" not in state:
+        return {}
+    progress = _progress(state)
+    process_router().finish(progress)
+    return {"decision": progress.record.model_dump(mode="json")}
+
+
+builder = StateGraph(RouterState, input_schema=RouterInput, output_schema=RouterOutput)
+builder.add_node("rank_backends", rank_backends)
+builder.add_node("call_backend", call_backend)
+builder.add_node("account", account)
+builder.add_edge(START, "rank_backends")
+builder.add_conditional_edges("rank_backends", route_after_rank)
+builder.add_conditional_edges("call_backend", route_after_call)
+builder.add_edge("account", END)
+
+graph = builder.compile(name="LLMRouter")
