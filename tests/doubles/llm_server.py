@@ -59,6 +59,8 @@ class Behaviour:
     """How long a stream stalls mid-way for fault='stall'."""
     answer_words: int = 24
     """Length of free-text answers."""
+    at_chunk: int | None = None
+    """Chunk index at which a stream fault strikes; None means half-way through."""
 
 
 @dataclass
@@ -290,7 +292,8 @@ class _Handler(BaseHTTPRequestHandler):
         for index, piece in enumerate(pieces):
             if index and behaviour.token_delay_s:
                 time.sleep(behaviour.token_delay_s)
-            half = index == len(pieces) // 2 and index > 0
+            strike = behaviour.at_chunk if behaviour.at_chunk is not None else max(len(pieces) // 2, 1)
+            half = index == strike
             if half and fault == "stream_cut":
                 self._cut()
                 return
