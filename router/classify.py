@@ -77,10 +77,13 @@ def classify(exc: BaseException, *, started: bool) -> AttemptError:
     if isinstance(exc, ollama.ResponseError):
         return _from_status(exc.status_code, str(exc.error), None)
     if isinstance(exc, openai.APIConnectionError):
+        # langchain-openai wraps openai's error, which wraps httpx2's: the transport error decides.
         cause = exc.__cause__ or exc.__context__
-        found = _transport(cause, started=started) if cause is not None else None
-        if found is not None:
-            return found
+        while cause is not None:
+            found = _transport(cause, started=started)
+            if found is not None:
+                return found
+            cause = cause.__cause__ or cause.__context__
         if isinstance(exc, openai.APITimeoutError):
             return AttemptError(ErrorClass.FIRST_TOKEN_TIMEOUT, "request timed out")
         return AttemptError(ErrorClass.CONNECTION, str(exc))

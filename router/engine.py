@@ -297,8 +297,8 @@ class Router:
         else:
             # A failure about to be retried counts towards the threshold but does not open at once.
             breaker.record_failure(now, severe=error.error_class in SEVERE and not retrying)
-            if error.error_class is ErrorClass.RATE_LIMIT and error.retry_after_s:
-                breaker.open_until = max(breaker.open_until, now + error.retry_after_s)
+            if error.error_class is ErrorClass.RATE_LIMIT and error.retry_after_s and not retrying:
+                breaker.hold(now, error.retry_after_s)
         self._sync_row(name)
         backend = self.backends[name]
         record.attempts.append(

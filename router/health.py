@@ -118,6 +118,12 @@ class CircuitBreaker:
         elif not ok and self.state is BreakerState.CLOSED:
             self.record_failure(now)
 
+    def hold(self, now: float, seconds: float) -> None:
+        """Send nothing for ``seconds`` (a Retry-After), then probe as after any open period."""
+        self.probe_in_flight = False
+        self.state = BreakerState.OPEN
+        self.open_until = max(self.open_until, now + seconds)
+
     def _open(self, now: float, duration: float) -> None:
         self.state = BreakerState.OPEN
         self.open_for_s = duration
