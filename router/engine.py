@@ -152,8 +152,8 @@ class Router:
             if remaining is not None and any("remaining daily budget" in why for why in excluded.values()):
                 spent = self.ledger.spent(request.workflow)
                 raise BudgetExceededError(
-                    f"workflow {request.workflow!r} has spent ${spent:.4f} of its daily budget; no backend fits "
-                    f"the remaining ${remaining:.4f}"
+                    f"workflow {request.workflow!r} has spent ${spent:.6f} of its daily budget; no backend fits "
+                    f"the remaining ${remaining:.6f}"
                 )
             raise NoEligibleBackendError(excluded)
         return ranking, record

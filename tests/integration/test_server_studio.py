@@ -21,7 +21,7 @@ from tests.support.langgraph_server import DevServer
 pytestmark = [pytest.mark.server]
 
 REPO = Path(__file__).resolve().parents[2]
-GRAPH_IDS = {"market_brief", "trade_break_triage", "eod_reconciliation", "heartbeat"}
+GRAPH_IDS = {"market_brief", "trade_break_triage", "eod_reconciliation", "heartbeat", "llm_router"}
 
 
 def refused_with(error: httpx.HTTPStatusError, *fragments: str) -> None:
@@ -201,3 +201,20 @@ async def test_studio_scheme_header_does_not_skip_validation(server: DevServer) 
     with pytest.raises(httpx.HTTPStatusError) as info:
         await client.runs.wait(None, "heartbeat", input={"message": ["not", "text"]})
     refused_with(info.value, "message: Input should be a valid string")
+
+
+async def test_router_subgraph_run_shows_attempts_in_state(client: LangGraphClient, server: DevServer) -> None:
+    thread = await client.threads.create()
+    await client.runs.wait(thread["thread_id"], "llm_router", input=example("llm_router"))
+    state = await client.threads.get_state(thread["thread_id"])
+    values = state["values"]
+    assert values["answered_by"] == "double-openai"
+    assert [(a["backend"], a["outcome"]) for a in values["attempts"]] == [("double-openai", "success")]
+    assert values["decision"]["strategy"] == "cost"
+    assert values["excluded"]["double-ollama"] == "TRADEFLOW_LLM_PROVIDER=openai"
+    history = await client.threads.get_history(thread["thread_id"])
+    assert ["call_backend"] in [s["next"] for s in history]
+    live = httpx.get(f"{server.url}/router/backends", timeout=5).json()
+    measured = {row["backend"]: row for row in live}
+    assert measured["double-openai"]["samples"] >= 1
+    assert measured["double-ollama"]["enabled"] is False
