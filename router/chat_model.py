@@ -31,8 +31,9 @@ def prompt_text(messages: Sequence[BaseMessage]) -> str:
 class RoutedChatModel(BaseChatModel):
     """A chat model whose every call is routed; the decision record rides on the result.
 
-    The record is in ``llm_output["router_decision"]`` and the generation's ``generation_info`` (what
-    callbacks receive in ``on_llm_end``); the answering backend and model are in ``response_metadata``.
+    The :class:`~router.record.DecisionRecord` is in ``llm_output["router_decision"]`` and the
+    generation's ``generation_info`` (what callbacks receive in ``on_llm_end``); the answering backend
+    and model are in ``response_metadata``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -87,7 +88,7 @@ class RoutedChatModel(BaseChatModel):
             messages, self._request(messages, schema), schema=schema, only=self.only,
             prompt_text=prompt_text(messages) if self.router.config.log_prompts else None,
         )  # fmt: skip
-        info = {"router_decision": record.model_dump(mode="json")}
+        info = {"router_decision": record}
         return ChatResult(generations=[ChatGeneration(message=message, generation_info=info)], llm_output=info)
 
     async def _astream(
@@ -126,7 +127,7 @@ class RoutedChatModel(BaseChatModel):
             usage_metadata=message.usage_metadata,
             chunk_position="last",
         )
-        yield ChatGenerationChunk(message=tail, generation_info={"router_decision": record.model_dump(mode="json")})
+        yield ChatGenerationChunk(message=tail, generation_info={"router_decision": record})
 
     def with_structured_output(
         self, schema: type[BaseModel] | dict[str, Any], *, include_raw: bool = False, **kwargs: Any

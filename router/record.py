@@ -78,5 +78,6 @@ class DecisionRecord(BaseModel):
     prompt: str | None = None
 
     def log(self) -> None:
-        """Write the record as one JSON line."""
-        decision_logger.info("%s", self.model_dump_json(exclude_none=True))
+        """Write the record as one JSON line (serialised only when the logger is on)."""
+        if decision_logger.isEnabledFor(logging.INFO):
+            decision_logger.info("%s", self.model_dump_json(exclude_none=True))

@@ -84,7 +84,7 @@ class RouterState(TypedDict):
     """Monotonic start time of the routed call."""
     attempts: Annotated[list[dict[str, Any]], operator.add]
     """Every attempt: backend, outcome, error class, latency, TTFT, usage, cost."""
-    decision: NotRequired[dict[str, Any]]
+    decision: NotRequired[DecisionRecord]
     """The decision record so far."""
     answer: NotRequired[str]
     """The answer, once one backend gave it."""
@@ -107,7 +107,7 @@ class RouterOutput(TypedDict):
     """Model that answered."""
     attempts: list[dict[str, Any]]
     """Every attempt."""
-    decision: NotRequired[dict[str, Any]]
+    decision: NotRequired[DecisionRecord]
     """The full decision record."""
     error: NotRequired[str]
     """Why there is no answer, when there is none."""
@@ -133,8 +133,10 @@ def _request(state: RouterState) -> RouteRequest:
 
 
 def _progress(state: RouterState) -> Progress:
+    record = state["decision"]
+    # In-process the record object travels in state; restored from a checkpoint it may be a dict.
     return Progress(
-        record=DecisionRecord.model_validate(state["decision"]),
+        record=record if isinstance(record, DecisionRecord) else DecisionRecord.model_validate(record),
         queue=list(state.get("queue", [])),
         started=state["started"],
         retried=set(state.get("retried", [])),
@@ -158,7 +160,7 @@ async def rank_backends(state: RouterState) -> dict[str, Any]:
         "previous": None,
         "delay_s": None,
         "started": progress.started,
-        "decision": record.model_dump(mode="json"),
+        "decision": record,
     }
 
 
@@ -182,7 +184,7 @@ async def call_backend(state: RouterState) -> dict[str, Any]:
         "retried": sorted(progress.retried),
         "previous": progress.previous,
         "delay_s": progress.delay_s,
-        "decision": record.model_dump(mode="json"),
+        "decision": record,
     }
 
 
@@ -202,7 +204,7 @@ async def account(state: RouterState) -> dict[str, Any]:
         return {}
     progress = _progress(state)
     process_router().finish(progress)
-    return {"decision": progress.record.model_dump(mode="json")}
+    return {"decision": progress.record}
 
 
 builder = StateGraph(RouterState, input_schema=RouterInput, output_schema=RouterOutput)

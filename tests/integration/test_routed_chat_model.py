@@ -67,7 +67,7 @@ async def test_invoke_attaches_the_decision_for_callbacks(llm_double: LLMServerD
     assert reply.response_metadata["router_backend"] == "ollama-double"  # cheapest
     assert reply.response_metadata["model_name"] == "slow-model"
     [result] = recorder.results
-    decision = result.llm_output["router_decision"]  # type: ignore[index]
+    decision = result.llm_output["router_decision"].model_dump(mode="json")  # type: ignore[index]
     assert decision["workflow"] == "desk-a" and decision["answered_by"] == "ollama-double"
     assert decision["attempts"][0]["usage"]["provenance"] == "provider"
     assert "hello" not in json.dumps(decision)  # no prompt text unless log_prompts is on
@@ -82,7 +82,7 @@ async def test_stream_passes_tokens_through(llm_double: LLMServerDouble) -> None
     assert text == (await chat.ainvoke([HumanMessage("stream it")])).text
     assert "".join(recorder.tokens) == text
     info = recorder.results[0].generations[0][0].generation_info or {}
-    assert info["router_decision"]["outcome"] == "success"
+    assert info["router_decision"].outcome == "success"
 
 
 async def test_structured_output_goes_only_to_json_capable_backends(llm_double: LLMServerDouble) -> None:
@@ -127,7 +127,7 @@ async def test_subgraph_shows_every_attempt_in_state(
         ("double-ollama", "failed"), ("double-ollama", "failed"), ("double-openai", "success"),
     ]  # fmt: skip
     assert out["answered_by"] == "double-openai" and out["answer"].startswith(f"[{MODEL}:")
-    assert out["decision"]["fallback_chain"] == ["double-ollama", "double-openai"]
+    assert out["decision"].fallback_chain == ["double-ollama", "double-openai"]
     steps = [s.next for s in graph.get_state_history(config)]
     assert steps.count(("call_backend",)) == 3
 
