@@ -19,21 +19,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from router.config import BackendConfig, Weights  # noqa: E402
-from router.policy import BackendTable, rank, weights_for  # noqa: E402
-from router.request import RouteRequest  # noqa: E402
+from router.config import BackendConfig, Weights
+from router.policy import BackendTable, rank, weights_for
+from router.request import RouteRequest
 
 
 def _table(n: int, rng: random.Random) -> list[BackendConfig]:
     return [
-        BackendConfig.model_validate({
-            "name": f"backend-{i:03d}", "kind": "openai_compatible", "model": f"model-{i}",
-            "base_url": "http://127.0.0.1:9/v1", "context_window": rng.choice([8192, 32768, 128000]),
-            "max_output_tokens": 4096, "capabilities": rng.sample(["json", "tools", "long-context"], 2),
-            "quality_tier": rng.randint(1, 5),
-            "prices": {"input_per_1m": rng.uniform(0, 5), "output_per_1m": rng.uniform(0, 15)},
-            "latency_prior": {"ttft_s": rng.uniform(0.1, 1.5), "tokens_per_s": rng.uniform(20, 120)},
-        })  # fmt: skip
+        BackendConfig.model_validate(
+            {
+                "name": f"backend-{i:03d}",
+                "kind": "openai_compatible",
+                "model": f"model-{i}",
+                "base_url": "http://127.0.0.1:9/v1",
+                "context_window": rng.choice([8192, 32768, 128000]),
+                "max_output_tokens": 4096,
+                "capabilities": rng.sample(["json", "tools", "long-context"], 2),
+                "quality_tier": rng.randint(1, 5),
+                "prices": {"input_per_1m": rng.uniform(0, 5), "output_per_1m": rng.uniform(0, 15)},
+                "latency_prior": {"ttft_s": rng.uniform(0.1, 1.5), "tokens_per_s": rng.uniform(20, 120)},
+            }
+        )
         for i in range(n)
     ]
 

@@ -84,9 +84,11 @@ async def _worker(kind: str, base_url: str, calls: int) -> dict[str, list[float]
 
         return await _measure(client, baseline, calls)
     table = Path(tempfile.mkdtemp()) / "table.yaml"
-    table.write_text(json.dumps({"backends": [{
+    backend = {
         "name": "double", "kind": "openai_compatible", "model": "test-model", "base_url": base_url,
-        "context_window": 32000, "max_output_tokens": 2048, "prices": {"input_per_1m": 1, "output_per_1m": 1}}]}))  # fmt: skip
+        "context_window": 32000, "max_output_tokens": 2048, "prices": {"input_per_1m": 1, "output_per_1m": 1},
+    }  # fmt: skip
+    table.write_text(json.dumps({"backends": [backend]}))
     os.environ["TRADEFLOW_ROUTER_CONFIG"] = str(table)
     from router.chat_model import RoutedChatModel
     from router.runtime import process_router
@@ -141,8 +143,8 @@ def main() -> None:
                 continue
             proc = subprocess.run([sys.executable, __file__, "--worker", kind, "--base-url", base_url, "--calls",
                                    str(args.calls)], capture_output=True, text=True, cwd=REPO, check=True)  # fmt: skip
-            results[kind] = _report({"routed": "routed_chat_model", "subgraph": "router_subgraph",
-                                     "litellm": "litellm_router"}[kind], json.loads(proc.stdout.splitlines()[-1]))  # fmt: skip
+            label = {"routed": "routed_chat_model", "subgraph": "router_subgraph", "litellm": "litellm_router"}[kind]
+            results[kind] = _report(label, json.loads(proc.stdout.splitlines()[-1]))
         if "litellm" in results:
             for label in ("p50", "p99"):
                 ratio = results["litellm"][label] / max(results["routed"][label], 1e-6)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -17,20 +15,19 @@ from langchain_core.messages import AIMessage, BaseMessage
 
 from router.attempt import AttemptResult, Emit, run_attempt
 from router.clients import build_client, describe, missing_key
-from router.config import BackendConfig, RouterConfig, Strategy
+from router.config import BackendConfig, RouterConfig
 from router.errors import (
     AllBackendsFailedError,
     AttemptError,
-    BudgetExceededError,
     ContentPolicyError,
     ErrorClass,
-    NoEligibleBackendError,
     StreamInterruptedError,
 )
-from router.health import BreakerState, CircuitBreaker, LatencyStats
+from router.health import BackendHealth
 from router.ledger import SpendLedger, cost_usd
-from router.policy import BackendTable, Ranking, rank, weights_for
-from router.record import AttemptRecord, CandidateRecord, DecisionRecord
+from router.planning import plan_route
+from router.policy import BackendTable, Ranking
+from router.record import AttemptRecord, DecisionRecord
 from router.request import RouteRequest
 
 logger = logging.getLogger(__name__)
@@ -70,8 +67,7 @@ class Router:
         self.config = config
         self.backends: dict[str, BackendConfig] = {b.name: b for b in config.backends}
         self.table = BackendTable(config.backends)
-        self.stats = {b.name: LatencyStats(b.latency_prior) for b in config.backends}
-        self.breakers = {b.name: CircuitBreaker(config.breaker) for b in config.backends}
+        self.health = BackendHealth(list(config.backends), config.breaker, self.table)
         self.ledger = SpendLedger(dict(config.budgets_usd_per_day))
         self.clock = clock
         self.sleep = sleep
@@ -86,29 +82,9 @@ class Router:
             elif provider == "ollama" and backend.kind != "ollama":
                 self.table.disable(backend.name, "TRADEFLOW_LLM_PROVIDER=ollama")
 
-    # --- health bookkeeping -------------------------------------------------------------------
-    def _sync_row(self, name: str) -> None:
-        breaker = self.breakers[name]
-        i = self.table.index[name]
-        if breaker.state is BreakerState.OPEN:
-            self.table.blocked_until[i] = breaker.open_until
-        elif breaker.state is BreakerState.HALF_OPEN and breaker.probe_in_flight:
-            self.table.blocked_until[i] = math.inf
-        else:
-            self.table.blocked_until[i] = 0.0
-
-    def _observe(self, name: str, result: AttemptResult) -> None:
-        stats = self.stats[name]
-        stats.observe(result.ttft_s, result.latency_s, result.usage.output_tokens)
-        i = self.table.index[name]
-        self.table.ttft_s[i] = stats.ttft_s
-        self.table.per_token_s[i] = stats.per_token_s
-        self.table.p95_s[i] = stats.p95_s if stats.p95_s is not None else math.nan
-
     def record_probe(self, name: str, ok: bool) -> None:
         """Feed an active health probe's result into the backend's breaker."""
-        self.breakers[name].record_probe(ok, self.clock())
-        self._sync_row(name)
+        self.health.probed(name, ok, self.clock())
 
     def client(self, name: str) -> BaseChatModel:
         """The backend's LangChain client, built once."""
@@ -116,47 +92,9 @@ class Router:
             self._clients[name] = build_client(self.backends[name], self.config.timeouts, self._env)
         return self._clients[name]
 
-    # --- ranking ---------------------------------------------------------------------------------
     def plan(self, request: RouteRequest, *, only: frozenset[str] | None = None) -> tuple[Ranking, DecisionRecord]:
         """Rank the backends for ``request``; the record starts with the candidates and exclusions."""
-        strategy: Strategy = request.strategy or self.config.default_strategy
-        weights = weights_for(strategy, self.config.balanced_weights)
-        remaining = self.ledger.remaining(request.workflow)
-        ranking = rank(request, self.table, weights, self.clock(), remaining)
-        excluded = dict(ranking.excluded)
-        candidates = []
-        for name, score, cost, latency in zip(
-            ranking.order, ranking.scores, ranking.expected_cost_usd, ranking.expected_latency_s, strict=True
-        ):
-            backend = self.backends[name]
-            if only is not None and name not in only and backend.model not in only:
-                excluded[name] = "not selected for this workflow"
-                continue
-            candidates.append(CandidateRecord(backend=name, model=backend.model, score=score,
-                                              expected_cost_usd=cost, expected_latency_s=latency))
-        record = DecisionRecord(
-            request_id=str(uuid.uuid4()),
-            workflow=request.workflow,
-            task_type=request.task_type,
-            priority=request.priority,
-            strategy=strategy,
-            weights={"cost": weights[0], "latency": weights[1], "quality": weights[2]},
-            required_capabilities=sorted(request.required_capabilities),
-            prompt_tokens_estimate=request.prompt_tokens,
-            candidates=candidates,
-            excluded=excluded,
-            choice=candidates[0].backend if candidates else None,
-            estimated_cost_usd=candidates[0].expected_cost_usd if candidates else None,
-        )
-        if not candidates:
-            if remaining is not None and any("remaining daily budget" in why for why in excluded.values()):
-                spent = self.ledger.spent(request.workflow)
-                raise BudgetExceededError(
-                    f"workflow {request.workflow!r} has spent ${spent:.6f} of its daily budget; no backend fits "
-                    f"the remaining ${remaining:.6f}"
-                )
-            raise NoEligibleBackendError(excluded)
-        return ranking, record
+        return plan_route(self, request, only)
 
     # --- execution -----------------------------------------------------------------------------
     async def execute(
@@ -208,15 +146,14 @@ class Router:
             await self.sleep(progress.delay_s)
             progress.delay_s = None
         # Candidates whose breaker opened since ranking are passed over here, not attempted.
-        while progress.queue and not self.breakers[progress.queue[0]].acquire(self.clock()):
+        while progress.queue and not self.health.acquire(progress.queue[0], self.clock()):
             progress.queue.pop(0)
         exhausted = len(record.attempts) >= policy.max_attempts
         if not progress.queue or exhausted or self.clock() - progress.started >= policy.total_budget_s:
             if progress.queue:
-                self.breakers[progress.queue[0]].probe_in_flight = False
+                self.health.release(progress.queue[0])
             self._give_up(progress)
         name = progress.queue[0]
-        self._sync_row(name)
         backend = self.backends[name]
         if name not in record.fallback_chain:
             record.fallback_chain.append(name)
@@ -291,15 +228,12 @@ class Router:
         retrying: bool,
     ) -> None:
         now = self.clock()
-        breaker = self.breakers[name]
         if error.error_class in NEUTRAL:
-            breaker.probe_in_flight = False
+            self.health.release(name)
         else:
             # A failure about to be retried counts towards the threshold but does not open at once.
-            breaker.record_failure(now, severe=error.error_class in SEVERE and not retrying)
-            if error.error_class is ErrorClass.RATE_LIMIT and error.retry_after_s and not retrying:
-                breaker.hold(now, error.retry_after_s)
-        self._sync_row(name)
+            hold = error.retry_after_s if error.error_class is ErrorClass.RATE_LIMIT and not retrying else None
+            self.health.failed(name, now, severe=error.error_class in SEVERE and not retrying, hold_s=hold)
         backend = self.backends[name]
         record.attempts.append(
             AttemptRecord(
@@ -317,9 +251,7 @@ class Router:
     def _succeed(
         self, name: str, result: AttemptResult, record: DecisionRecord, previous: str | None, retry: bool
     ) -> None:
-        self.breakers[name].record_success()
-        self._sync_row(name)
-        self._observe(name, result)
+        self.health.succeeded(name, result.ttft_s, result.latency_s, result.usage.output_tokens)
         backend = self.backends[name]
         usage = result.usage
         spent = cost_usd(backend, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens)

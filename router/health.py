@@ -5,11 +5,13 @@ Both take the clock as an argument so tests drive them with a fake one.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
-from router.config import BreakerPolicy, LatencyPrior
+from router.config import BackendConfig, BreakerPolicy, LatencyPrior
+from router.policy import BackendTable
 
 EWMA_ALPHA = 0.3
 WINDOW = 50
@@ -128,3 +130,57 @@ class CircuitBreaker:
         self.state = BreakerState.OPEN
         self.open_for_s = duration
         self.open_until = now + duration
+
+
+class BackendHealth:
+    """Every backend's breaker and latency figures, mirrored into the ranking table's columns."""
+
+    def __init__(self, backends: list[BackendConfig], policy: BreakerPolicy, table: BackendTable) -> None:
+        self.table = table
+        self.stats = {b.name: LatencyStats(b.latency_prior) for b in backends}
+        self.breakers = {b.name: CircuitBreaker(policy) for b in backends}
+
+    def acquire(self, name: str, now: float) -> bool:
+        """Claim the right to send one request to ``name``."""
+        allowed = self.breakers[name].acquire(now)
+        self._sync(name)
+        return allowed
+
+    def release(self, name: str) -> None:
+        """Give back a claim without a verdict (the request itself was at fault)."""
+        self.breakers[name].probe_in_flight = False
+        self._sync(name)
+
+    def succeeded(self, name: str, ttft_s: float, latency_s: float, output_tokens: int) -> None:
+        """A complete answer: close the breaker and fold the timings in."""
+        self.breakers[name].record_success()
+        stats = self.stats[name]
+        stats.observe(ttft_s, latency_s, output_tokens)
+        i = self.table.index[name]
+        self.table.ttft_s[i] = stats.ttft_s
+        self.table.per_token_s[i] = stats.per_token_s
+        self.table.p95_s[i] = stats.p95_s if stats.p95_s is not None else math.nan
+        self._sync(name)
+
+    def failed(self, name: str, now: float, *, severe: bool, hold_s: float | None = None) -> None:
+        """A failed attempt; ``hold_s`` keeps the backend out for a Retry-After."""
+        breaker = self.breakers[name]
+        breaker.record_failure(now, severe=severe)
+        if hold_s:
+            breaker.hold(now, hold_s)
+        self._sync(name)
+
+    def probed(self, name: str, ok: bool, now: float) -> None:
+        """An active health probe's result."""
+        self.breakers[name].record_probe(ok, now)
+        self._sync(name)
+
+    def _sync(self, name: str) -> None:
+        breaker = self.breakers[name]
+        i = self.table.index[name]
+        if breaker.state is BreakerState.OPEN:
+            self.table.blocked_until[i] = breaker.open_until
+        elif breaker.state is BreakerState.HALF_OPEN and breaker.probe_in_flight:
+            self.table.blocked_until[i] = math.inf
+        else:
+            self.table.blocked_until[i] = 0.0

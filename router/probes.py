@@ -37,9 +37,7 @@ def probe_urls(backend: BackendConfig) -> list[str]:
     return [f"{root}/models"]
 
 
-async def probe(
-    backend: BackendConfig, client: httpx.AsyncClient, env: Mapping[str, str] | None = None
-) -> ProbeResult:
+async def probe(backend: BackendConfig, client: httpx.AsyncClient, env: Mapping[str, str] | None = None) -> ProbeResult:
     """Check each of the backend's endpoints; the first failure decides."""
     env = os.environ if env is None else env
     headers = {}

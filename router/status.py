@@ -14,8 +14,8 @@ def backend_status(router: Router) -> list[dict[str, Any]]:
     rows = []
     now = router.clock()
     for name, backend in router.backends.items():
-        stats = router.stats[name]
-        breaker = router.breakers[name]
+        stats = router.health.stats[name]
+        breaker = router.health.breakers[name]
         rows.append(
             {
                 "backend": name,

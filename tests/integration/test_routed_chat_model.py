@@ -68,7 +68,8 @@ async def test_invoke_attaches_the_decision_for_callbacks(llm_double: LLMServerD
     assert reply.response_metadata["model_name"] == "slow-model"
     [result] = recorder.results
     decision = result.llm_output["router_decision"].model_dump(mode="json")  # type: ignore[index]
-    assert decision["workflow"] == "desk-a" and decision["answered_by"] == "ollama-double"
+    assert decision["workflow"] == "desk-a"
+    assert decision["answered_by"] == "ollama-double"
     assert decision["attempts"][0]["usage"]["provenance"] == "provider"
     assert "hello" not in json.dumps(decision)  # no prompt text unless log_prompts is on
 
@@ -126,7 +127,8 @@ async def test_subgraph_shows_every_attempt_in_state(
     assert [(a["backend"], a["outcome"]) for a in out["attempts"]] == [
         ("double-ollama", "failed"), ("double-ollama", "failed"), ("double-openai", "success"),
     ]  # fmt: skip
-    assert out["answered_by"] == "double-openai" and out["answer"].startswith(f"[{MODEL}:")
+    assert out["answered_by"] == "double-openai"
+    assert out["answer"].startswith(f"[{MODEL}:")
     assert out["decision"].fallback_chain == ["double-ollama", "double-openai"]
     steps = [s.next for s in graph.get_state_history(config)]
     assert steps.count(("call_backend",)) == 3
@@ -142,7 +144,8 @@ def test_cli_route_prints_answer_and_decision(llm_double: LLMServerDouble, tmp_p
     answer, _, decision_text = proc.stdout.partition("\n\n")
     decision = json.loads(decision_text)
     assert answer.startswith(f"[{MODEL}:")
-    assert decision["strategy"] == "cost" and decision["task_type"] == "summary"
+    assert decision["strategy"] == "cost"
+    assert decision["task_type"] == "summary"
     assert decision["answered_by"] == "double-ollama"
 
 
@@ -151,5 +154,7 @@ def test_cli_backends_shows_health_and_breaker(llm_double: LLMServerDouble, tmp_
     proc = subprocess.run([TRADEFLOW, "backends"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     rows = {line.split()[0]: line for line in proc.stdout.splitlines()[1:]}
-    assert " up " in rows["double-openai"] and " closed " in rows["double-openai"]
-    assert " down " in rows["double-ollama"] and "ConnectError" in rows["double-ollama"]
+    assert " up " in rows["double-openai"]
+    assert " closed " in rows["double-openai"]
+    assert " down " in rows["double-ollama"]
+    assert "ConnectError" in rows["double-ollama"]

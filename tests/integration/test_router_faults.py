@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessageChunk, HumanMessage
 
 from router.config import parse_config
 from router.engine import Router
-from router.errors import ContentPolicyError, ErrorClass, StreamInterruptedError
+from router.errors import ContentPolicyError, StreamInterruptedError
 from router.request import RouteRequest
 from tests.doubles.llm_server import Behaviour, LLMServerDouble
 
@@ -43,7 +43,7 @@ def _table(double: LLMServerDouble, kind: str = "openai", **overrides: Any) -> d
 
 @pytest.fixture
 def router(llm_double: LLMServerDouble) -> Iterator[Router]:
-    yield Router(parse_config(_table(llm_double), "test"), env={})
+    return Router(parse_config(_table(llm_double), "test"), env={})
 
 
 def _request(**extra: Any) -> RouteRequest:
@@ -56,7 +56,9 @@ async def _call(router: Router, stream: bool = False) -> tuple[Any, Any, list[st
     async def emit(chunk: AIMessageChunk) -> None:
         emitted.append(str(chunk.content))
 
-    answer, record = await router.execute([HumanMessage("explain the break")], _request(), emit=emit if stream else None)
+    answer, record = await router.execute(
+        [HumanMessage("explain the break")], _request(), emit=emit if stream else None
+    )
     return answer, record, emitted
 
 
@@ -108,7 +110,8 @@ async def test_server_error_and_reset_retry_once_then_fail_over(
     assert _attempts(record) == [
         ("primary", "failed", error_class), ("primary", "failed", error_class), ("secondary", "success", None),
     ]  # fmt: skip
-    assert record.attempts[1].retry_of_same_backend and record.attempts[2].fallback_from == "primary"
+    assert record.attempts[1].retry_of_same_backend
+    assert record.attempts[2].fallback_from == "primary"
     assert answer.response_metadata["model_name"] == SECONDARY
     assert _requests(llm_double) == {PRIMARY: 2, SECONDARY: 1, LARGE: 0}
 
@@ -142,7 +145,8 @@ async def test_stream_fault_before_any_token_restarts_on_the_next_backend(
 ) -> None:
     llm_double.set_behaviour(PRIMARY, Behaviour(fault=fault, at_chunk=0, stall_s=3))  # type: ignore[arg-type]
     answer, record, emitted = await _call(router, stream=True)
-    assert record.attempts[0].backend == "primary" and record.attempts[0].outcome == "failed"
+    assert record.attempts[0].backend == "primary"
+    assert record.attempts[0].outcome == "failed"
     # Cut or stalled before the first chunk: a dropped connection (retried once) or a silent backend.
     assert record.attempts[0].error_class in {error_class, "connection", "first_token_timeout"}
     assert record.answered_by == "secondary"
@@ -174,7 +178,8 @@ async def test_missing_done_after_a_finished_stream_is_complete(router: Router, 
     """[DONE] is only a terminator: the finish_reason and usage chunks prove the answer is whole."""
     llm_double.set_behaviour(PRIMARY, Behaviour(fault="missing_done"))
     answer, record, emitted = await _call(router, stream=True)
-    assert record.answered_by == "primary" and "".join(emitted) == answer.text
+    assert record.answered_by == "primary"
+    assert "".join(emitted) == answer.text
 
 
 async def test_ollama_stream_without_done_is_never_a_success(llm_double: LLMServerDouble) -> None:

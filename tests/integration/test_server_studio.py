@@ -214,7 +214,8 @@ async def test_router_subgraph_run_shows_attempts_in_state(client: LangGraphClie
     assert values["excluded"]["double-ollama"] == "TRADEFLOW_LLM_PROVIDER=openai"
     history = await client.threads.get_history(thread["thread_id"])
     assert ["call_backend"] in [s["next"] for s in history]
-    live = httpx.get(f"{server.url}/router/backends", timeout=5).json()
+    async with httpx.AsyncClient(timeout=5) as http:
+        live = (await http.get(f"{server.url}/router/backends")).json()
     measured = {row["backend"]: row for row in live}
     assert measured["double-openai"]["samples"] >= 1
     assert measured["double-ollama"]["enabled"] is False

@@ -41,7 +41,8 @@ def test_half_open_lets_exactly_one_probe_through_and_success_closes() -> None:
     assert not breaker.acquire(1.0)  # the probe is in flight
     breaker.record_success()
     assert breaker.state is BreakerState.CLOSED
-    assert breaker.acquire(1.0) and breaker.acquire(1.0)
+    assert breaker.acquire(1.0)
+    assert breaker.acquire(1.0)
 
 
 def test_failed_probes_double_the_wait_up_to_the_cap() -> None:

@@ -27,7 +27,8 @@ def test_cost_uses_input_output_and_cached_prices() -> None:
 
 def test_openai_models_are_counted_with_their_tokenizer_others_estimated() -> None:
     tokens, provenance = count_tokens(_backend("gpt-4o-mini"), "Settlement break on ISIN US912828XG55")
-    assert provenance == "tokenizer" and 5 < tokens < 20
+    assert provenance == "tokenizer"
+    assert 5 < tokens < 20
     tokens, provenance = count_tokens(_backend("llama3.1"), "x" * 40)
     assert (tokens, provenance) == (10, "estimate")
 
