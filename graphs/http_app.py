@@ -1,12 +1,17 @@
-"""Extra HTTP routes on the LangGraph server (``langgraph.json`` ``http.app``)."""
+"""Extra HTTP routes on the LangGraph server (``langgraph.json`` ``http.app``), and its background probes."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from router.probes import probe_forever
 from router.runtime import process_router
 from router.status import backend_status
 
@@ -16,4 +21,16 @@ async def router_backends(request: Request) -> JSONResponse:
     return JSONResponse(backend_status(process_router()))
 
 
-app = Starlette(routes=[Route("/router/backends", router_backends, methods=["GET"])])
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Probe the backends (no tokens spent) for as long as the server runs."""
+    task = asyncio.create_task(probe_forever(process_router()))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+app = Starlette(routes=[Route("/router/backends", router_backends, methods=["GET"])], lifespan=lifespan)

@@ -7,11 +7,15 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 
 from router.clients import base_url
 from router.config import BackendConfig
+
+if TYPE_CHECKING:
+    from router.engine import Router
 
 logger = logging.getLogger(__name__)
 
@@ -61,3 +65,18 @@ async def probe_all(
     """Probe every backend concurrently."""
     async with httpx.AsyncClient(timeout=timeout_s) as client:
         return list(await asyncio.gather(*(probe(b, client, env) for b in backends)))
+
+
+async def probe_forever(router: Router, interval_s: float | None = None) -> None:
+    """Probe the router's enabled backends every ``interval_s`` and feed the results to their breakers.
+
+    Runs until cancelled (the server's lifespan starts and cancels it).
+    """
+    interval = interval_s or router.config.health_probe_interval_s
+    enabled = [b for b in router.config.backends if b.name not in router.table.disabled_reason]
+    while True:
+        for result in await probe_all(enabled, timeout_s=min(interval, 2.0)):
+            router.record_probe(result.backend, result.ok)
+            if not result.ok:
+                logger.info("health probe failed for %s: %s", result.backend, result.detail)
+        await asyncio.sleep(interval)

@@ -158,3 +158,28 @@ def test_cli_backends_shows_health_and_breaker(llm_double: LLMServerDouble, tmp_
     assert " closed " in rows["double-openai"]
     assert " down " in rows["double-ollama"]
     assert "ConnectError" in rows["double-ollama"]
+
+
+async def test_background_probes_open_the_breaker_of_a_dead_backend(llm_double: LLMServerDouble) -> None:
+    import asyncio
+
+    from router.probes import probe_forever
+
+    table = {
+        "breaker": {"failure_threshold": 3, "open_s": 30, "max_open_s": 60},
+        "backends": [
+            {"name": "alive", "kind": "openai", "model": MODEL, "base_url": llm_double.openai_base_url,
+             "context_window": 16000, "max_output_tokens": 2048, "prices": {"input_per_1m": 1, "output_per_1m": 1}},
+            {"name": "dead", "kind": "ollama", "model": "m", "base_url": "http://127.0.0.1:9",
+             "context_window": 16000, "max_output_tokens": 2048, "prices": {"input_per_1m": 0, "output_per_1m": 0}},
+        ],
+    }  # fmt: skip
+    router = Router(parse_config(table, "test"), env={})
+    task = asyncio.create_task(probe_forever(router, interval_s=0.05))
+    await asyncio.sleep(0.6)
+    task.cancel()
+    assert str(router.health.breakers["dead"].state) == "open"
+    assert str(router.health.breakers["alive"].state) == "closed"
+    assert len(llm_double.requests) == 0  # probes spend no tokens
+    reply = await RoutedChatModel(router=router, strategy="cost").ainvoke([HumanMessage("hi")])
+    assert reply.response_metadata["router_backend"] == "alive"  # the cheaper dead one is skipped
