@@ -39,8 +39,12 @@ fmt: env ## format the code
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: env ## run the benchmarks
+bench: env ## run the benchmarks (installs the bench group: litellm, for side-by-side figures)
+	$(UV) sync --frozen --python $(PYTHON) --group bench
+	LITELLM_LOCAL_MODEL_COST_MAP=True $(VENV)/bin/python benchmarks/router_decision.py
+	LITELLM_LOCAL_MODEL_COST_MAP=True $(VENV)/bin/python benchmarks/router_overhead.py
 	$(VENV)/bin/python benchmarks/server_throughput.py
+	$(UV) sync --frozen --python $(PYTHON)
 
 lock: $(UV) ## refresh uv.lock after editing pyproject.toml
 	$(UV) lock --python $(PYTHON)
