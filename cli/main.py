@@ -7,6 +7,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from analytics.errors import PriceTableError, ReportQueryError
+from cli.report_command import add_report_parser
 from cli.route_command import add_router_parsers
 from cli.run_command import add_run_parser
 from cli.serve_command import add_serve_parser
@@ -17,7 +19,10 @@ from graphs.registry import GRAPHS
 from router.errors import NoEligibleBackendError, RouterConfigError
 
 # Exit 2 for input the caller can fix (bad settings, input or graph id), 1 for a failed run.
-_USAGE_ERRORS = (SettingsError, InvalidInputError, UnknownGraphError, RouterConfigError, NoEligibleBackendError)
+_USAGE_ERRORS = (
+    SettingsError, InvalidInputError, UnknownGraphError, RouterConfigError, NoEligibleBackendError,
+    ReportQueryError, PriceTableError,
+)  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_parser(sub)
     add_run_parser(sub)
     add_router_parsers(sub)
+    add_report_parser(sub)
     graphs = sub.add_parser("graphs", help="list the served graphs")
     graphs.set_defaults(handler=_list_graphs)
     return parser

@@ -19,6 +19,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 from pydantic import TypeAdapter, ValidationError
 
+from analytics.runtime import handler as analytics_handler
 from core.persistence import open_async_checkpointer
 from core.settings import load_settings
 from graphs.errors import InvalidInputError
@@ -86,7 +87,11 @@ async def _run(args: argparse.Namespace) -> int:
     if args.resume is not None:
         validate_resume(graph_id, resume)
     thread_id = args.thread or str(uuid.uuid4())
-    config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+    config: RunnableConfig = {
+        "configurable": {"thread_id": thread_id},
+        "callbacks": [analytics_handler()],
+        "metadata": {"graph_id": graph_id, "thread_id": thread_id},
+    }
     async with open_async_checkpointer(settings) as saver:
         graph = builder.compile(checkpointer=saver)
         snapshot = await graph.aget_state(config)

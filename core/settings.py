@@ -45,6 +45,8 @@ class Settings:
     langsmith_tracing: bool = False
     router_config: Path | None = None
     routing_strategy: str | None = None
+    prices_file: Path | None = None
+    analytics_retention_days: int = 90
 
     @property
     def sqlite_checkpoint_path(self) -> Path:
@@ -160,6 +162,8 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         langsmith_tracing=_bool(env, "LANGSMITH_TRACING", False),
         router_config=_path(env, "TRADEFLOW_ROUTER_CONFIG"),
         routing_strategy=_optional_choice(env, "TRADEFLOW_ROUTING_STRATEGY", ("cost", "performance", "balanced")),
+        prices_file=_path(env, "TRADEFLOW_PRICES_FILE"),
+        analytics_retention_days=_int(env, "TRADEFLOW_ANALYTICS_RETENTION_DAYS", 90, 1, 36500),
     )
     if settings.llm_provider == "openai" and not settings.openai_api_key and not settings.openai_base_url:
         raise SettingsError(

@@ -11,6 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from analytics.http import routes as analytics_routes
+from analytics.runtime import writer
 from router.probes import probe_forever
 from router.runtime import process_router
 from router.status import backend_status
@@ -31,6 +33,9 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await asyncio.to_thread(writer().close)  # flush analytics rows on shutdown
 
 
-app = Starlette(routes=[Route("/router/backends", router_backends, methods=["GET"])], lifespan=lifespan)
+app = Starlette(
+    routes=[Route("/router/backends", router_backends, methods=["GET"]), *analytics_routes], lifespan=lifespan
+)

@@ -238,6 +238,7 @@ class Router:
         record.attempts.append(
             AttemptRecord(
                 backend=name,
+                provider=backend.kind,
                 model=backend.model,
                 outcome="failed",
                 error_class=error.error_class,
@@ -259,6 +260,7 @@ class Router:
         record.attempts.append(
             AttemptRecord(
                 backend=name,
+                provider=backend.kind,
                 model=backend.model,
                 outcome="success",
                 latency_s=result.latency_s,

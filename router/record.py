@@ -40,6 +40,7 @@ class AttemptRecord(BaseModel):
     """One attempt on one backend."""
 
     backend: str
+    provider: str
     model: str
     outcome: Literal["success", "failed"]
     error_class: ErrorClass | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
 
+from analytics.runtime import instrument
 from graphs.eod_reconciliation.context import ReconciliationContext
 from graphs.eod_reconciliation.explain import explain_mismatch
 from graphs.eod_reconciliation.nodes import fan_out_mismatches, match_positions, rank_by_risk
@@ -23,4 +24,5 @@ builder.add_conditional_edges("match_positions", fan_out_mismatches, ["explain_m
 builder.add_edge("explain_mismatch", "rank_by_risk")
 builder.add_edge("rank_by_risk", END)
 
-graph = builder.compile(name="EodReconciliation")
+# The server runs this compiled graph; analytics sees every run through the handler in its config.
+graph = instrument(builder.compile(name="EodReconciliation"), "eod_reconciliation")

@@ -9,6 +9,8 @@ from langgraph.graph import END, START, StateGraph
 from pydantic import ConfigDict, with_config
 from typing_extensions import TypedDict
 
+from analytics.runtime import instrument
+
 
 @with_config(ConfigDict(extra="forbid", use_attribute_docstrings=True))
 class HeartbeatInput(TypedDict):
@@ -37,4 +39,5 @@ builder.add_node("stamp", stamp)
 builder.add_edge(START, "stamp")
 builder.add_edge("stamp", END)
 
-graph = builder.compile(name="Heartbeat")
+# The server runs this compiled graph; analytics sees every run through the handler in its config.
+graph = instrument(builder.compile(name="Heartbeat"), "heartbeat")

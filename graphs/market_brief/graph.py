@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
 
+from analytics.runtime import instrument
 from graphs.market_brief.context import MarketBriefContext
 from graphs.market_brief.nodes import compute_market_figures, write_brief
 from graphs.market_brief.state import MarketBriefInput, MarketBriefOutput, MarketBriefState
@@ -20,4 +21,5 @@ builder.add_edge(START, "compute_market_figures")
 builder.add_edge("compute_market_figures", "write_brief")
 builder.add_edge("write_brief", END)
 
-graph = builder.compile(name="MarketBrief")
+# The server runs this compiled graph; analytics sees every run through the handler in its config.
+graph = instrument(builder.compile(name="MarketBrief"), "market_brief")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
 
+from analytics.runtime import instrument
 from graphs.trade_break_triage.context import TriageContext
 from graphs.trade_break_triage.nodes import (
     auto_approve,
@@ -28,4 +29,5 @@ builder.add_edge("request_approval", "record_outcome")
 builder.add_edge("auto_approve", "record_outcome")
 builder.add_edge("record_outcome", END)
 
-graph = builder.compile(name="TradeBreakTriage")
+# The server runs this compiled graph; analytics sees every run through the handler in its config.
+graph = instrument(builder.compile(name="TradeBreakTriage"), "trade_break_triage")

@@ -1,0 +1,141 @@
+"""The analytics callback handler: graph, node and model events become metrics and queued rows.
+
+Attached to every graph run (the served graphs carry it in their config; the CLI passes it too). It runs
+inline on the event loop and does no I/O: counters and histograms in memory, rows onto the writer's queue.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.outputs import LLMResult
+from langgraph.errors import GraphInterrupt
+
+from analytics.ingest import llm_rows, record_llm_metrics
+from analytics.metrics import Metrics
+from analytics.prices import PriceTable
+from analytics.rows import NodeRunRow, Row, WorkflowRunRow
+
+UNVERSIONED = "unversioned"
+
+
+class _Run:
+    """What the handler remembers about a run between its start and end events."""
+
+    __slots__ = ("is_node", "name", "provider", "root", "started", "thread_id", "version", "workflow")
+
+    def __init__(self, root: UUID, workflow: str, version: str, name: str, *, is_node: bool = False) -> None:
+        self.root = root
+        self.workflow = workflow
+        self.version = version
+        self.name = name
+        self.is_node = is_node
+        self.thread_id: str | None = None
+        self.provider = "unknown"
+        self.started = time.perf_counter()
+
+
+class AnalyticsHandler(BaseCallbackHandler):
+    """Turns LangGraph/LangChain callback events into Prometheus metrics and analytics rows."""
+
+    run_inline = True
+
+    def __init__(self, metrics: Metrics, enqueue: Callable[[Row], None], prices: PriceTable) -> None:
+        self.metrics = metrics
+        self.enqueue = enqueue
+        self.prices = prices
+        self._runs: dict[UUID, _Run] = {}
+
+    # --- graph and node runs ---------------------------------------------------------------------
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Open a workflow run (no parent) or a node run (named like its ``langgraph_node``)."""
+        metadata = metadata or {}
+        name = str(kwargs.get("name") or "")
+        if parent_run_id is None:
+            workflow = str(metadata.get("graph_id") or name or "unknown")
+            run = _Run(run_id, workflow, str(metadata.get("workflow_version") or UNVERSIONED), name)
+            thread_id = metadata.get("thread_id")
+            run.thread_id = str(thread_id) if thread_id is not None else None
+            self._runs[run_id] = run
+            return
+        parent = self._runs.get(parent_run_id)
+        if parent is None:
+            return
+        is_node = name != "" and name == metadata.get("langgraph_node")
+        self._runs[run_id] = _Run(parent.root, parent.workflow, parent.version, name, is_node=is_node)
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Close a run as a success."""
+        self._finish(run_id, "success", None)
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """Close a run as an error, or as interrupted when it paused for a human."""
+        if isinstance(error, GraphInterrupt):
+            self._finish(run_id, "interrupted", None)
+        else:
+            self._finish(run_id, "error", type(error).__name__)
+
+    def _finish(self, run_id: UUID, status: str, error_type: str | None) -> None:
+        run = self._runs.pop(run_id, None)
+        if run is None:
+            return
+        duration = time.perf_counter() - run.started
+        if run.root == run_id:
+            self.metrics.workflow_runs.labels(run.workflow, run.version, status).inc()
+            self.metrics.workflow_duration.labels(run.workflow, run.version).observe(duration)
+            self.enqueue(WorkflowRunRow(datetime.now(UTC), str(run_id), run.thread_id, run.workflow, run.version,
+                                        status, duration, error_type))  # fmt: skip
+        elif run.is_node:
+            self.metrics.node_duration.labels(run.workflow, run.name).observe(duration)
+            self.enqueue(NodeRunRow(datetime.now(UTC), str(run.root), run.workflow, run.name, status, duration))
+
+    # --- model calls ---------------------------------------------------------------------------------
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any] | None,
+        messages: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Remember which workflow a model call belongs to."""
+        metadata = metadata or {}
+        parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
+        if parent is not None:
+            run = _Run(parent.root, parent.workflow, parent.version, "llm")
+        else:
+            run = _Run(run_id, str(metadata.get("graph_id") or "adhoc"), UNVERSIONED, "llm")
+        run.provider = str(metadata.get("ls_provider") or "unknown")
+        self._runs[run_id] = run
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        """One row per attempt (and one per routing decision), and the GenAI metrics."""
+        run = self._runs.pop(run_id, None)
+        if run is None:
+            run = _Run(run_id, "adhoc", UNVERSIONED, "llm")
+        duration = time.perf_counter() - run.started
+        root = str(run.root) if run.root != run_id else None
+        rows, decision = llm_rows(response, run.workflow, root, duration, run.provider, self.prices)
+        record_llm_metrics(self.metrics, rows, decision, run.workflow)
+        for row in rows:
+            self.enqueue(row)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """Forget a failed call (the router's decision record, when there is one, arrives on success)."""
+        self._runs.pop(run_id, None)

@@ -1,0 +1,92 @@
+"""HTTP routes of analytics on the LangGraph server: ``/metrics`` and the report API (JSON or CSV)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from analytics.errors import AnalyticsError
+from analytics.queries import ReportRequest, cost_report, parse_since, trend_report, workflow_report
+from analytics.reports import render
+from analytics.runtime import make_store, metrics, settings
+from analytics.store import Store
+
+
+def metrics_payload() -> bytes:
+    """The exposition text: merged across worker processes when PROMETHEUS_MULTIPROC_DIR is set."""
+    metrics()  # make sure tradeflow's metrics exist before the first scrape
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus scrape endpoint."""
+    return Response(metrics_payload(), media_type=CONTENT_TYPE_LATEST)
+
+
+@functools.cache
+def report_store() -> Store:
+    """A store connection for reports (separate from the writer's)."""
+    store = make_store(settings())
+    store.migrate()
+    return store
+
+
+def _respond(rows: list[dict[str, Any]], request: Request) -> Response:
+    if request.query_params.get("format", "json") == "csv":
+        return PlainTextResponse(render(rows, "csv"), media_type="text/csv")
+    return JSONResponse(rows)
+
+
+def _error(exc: AnalyticsError) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, status_code=400)
+
+
+async def cost_endpoint(request: Request) -> Response:
+    """Cost by model/workflow/provider/day over a period: ?since=7d&by=model,day&workflow=...&rollup=true."""
+    params = request.query_params
+    try:
+        report = ReportRequest(
+            since=parse_since(params.get("since", "7d")),
+            by=tuple(filter(None, params.get("by", "model,workflow").split(","))),
+            filters={k: params[k] for k in ("workflow", "model", "provider") if k in params},
+            from_rollup=params.get("rollup", "false").lower() == "true",
+        )
+        return _respond(cost_report(report_store(), report), request)
+    except AnalyticsError as exc:
+        return _error(exc)
+
+
+async def workflows_endpoint(request: Request) -> Response:
+    """Success rate and p50/p95 duration per workflow and version: ?since=7d."""
+    try:
+        return _respond(workflow_report(report_store(), parse_since(request.query_params.get("since", "7d"))), request)
+    except AnalyticsError as exc:
+        return _error(exc)
+
+
+async def trends_endpoint(request: Request) -> Response:
+    """Runs and cost per hour or day: ?since=7d&bucket=day."""
+    params = request.query_params
+    try:
+        rows = trend_report(report_store(), parse_since(params.get("since", "7d")), params.get("bucket", "day"))
+        return _respond(rows, request)
+    except AnalyticsError as exc:
+        return _error(exc)
+
+
+routes = [
+    Route("/metrics", metrics_endpoint, methods=["GET"]),
+    Route("/reports/cost", cost_endpoint, methods=["GET"]),
+    Route("/reports/workflows", workflows_endpoint, methods=["GET"]),
+    Route("/reports/trends", trends_endpoint, methods=["GET"]),
+]

@@ -1,0 +1,150 @@
+"""Report queries. Dimensions and buckets come from fixed lists; every value is a bound parameter."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from analytics.errors import ReportQueryError
+from analytics.store import Dialect, Store
+
+_DIMENSIONS = {"model", "workflow", "provider", "backend", "day", "hour", "status"}
+_ROLLUP_DIMENSIONS = {"model", "workflow", "provider", "day", "hour"}
+_FILTERS = {"workflow", "model", "provider"}
+_PERIOD = re.compile(r"^(\d+)([hdw])$")
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """'24h', '7d', '2w' or an ISO date/time: the start of a report period."""
+    now = now or datetime.now(UTC)
+    match = _PERIOD.match(text.strip())
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        return now - {"h": timedelta(hours=amount), "d": timedelta(days=amount), "w": timedelta(weeks=amount)}[unit]
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ReportQueryError(f"since: expected e.g. 24h, 7d, 2w or an ISO date, got {text!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _bucket(dialect: Dialect, unit: str, column: str) -> str:
+    if dialect == "postgres":
+        return f"date_trunc('{unit}', {column})"
+    pattern = "%Y-%m-%dT%H:00:00+00:00" if unit == "hour" else "%Y-%m-%dT00:00:00+00:00"
+    return f"strftime('{pattern}', {column})"
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """What to report on: a period, dimensions, filters and the source."""
+
+    since: datetime
+    until: datetime = field(default_factory=lambda: datetime.now(UTC) + timedelta(minutes=1))
+    by: tuple[str, ...] = ("model", "workflow")
+    filters: dict[str, str] = field(default_factory=dict)
+    from_rollup: bool = False
+
+    def __post_init__(self) -> None:
+        allowed = _ROLLUP_DIMENSIONS if self.from_rollup else _DIMENSIONS
+        unknown = [d for d in self.by if d not in allowed]
+        if unknown or not self.by:
+            raise ReportQueryError(f"by: expected some of {', '.join(sorted(allowed))}, got {', '.join(self.by)!r}")
+        bad = sorted(set(self.filters) - _FILTERS)
+        if bad:
+            raise ReportQueryError(f"filter: expected some of {', '.join(sorted(_FILTERS))}, got {', '.join(bad)}")
+
+
+def cost_query(request: ReportRequest, dialect: Dialect) -> tuple[str, dict[str, Any], list[str]]:
+    """Cost, calls and tokens grouped by the requested dimensions (raw rows or the hourly rollup)."""
+    time_column = "hour" if request.from_rollup else "ts"
+    expressions = {
+        "model": "model", "workflow": "workflow", "provider": "provider", "backend": "backend", "status": "status",
+        "day": _bucket(dialect, "day", time_column), "hour": _bucket(dialect, "hour", time_column),
+    }  # fmt: skip
+    select = [f"{expressions[d]} AS {d}" for d in request.by]
+    if request.from_rollup:
+        measures = "sum(calls) AS calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, " \
+                   "sum(cost_usd) AS cost_usd"  # fmt: skip
+        table = "llm_cost_hourly"
+    else:
+        measures = "count(*) AS calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, " \
+                   "sum(cost_usd) AS cost_usd"  # fmt: skip
+        table = "llm_calls"
+    where = [f"{time_column} >= :since", f"{time_column} < :until"]
+    params: dict[str, Any] = {"since": request.since, "until": request.until}
+    for name, value in sorted(request.filters.items()):
+        where.append(f"{name} = :f_{name}")
+        params[f"f_{name}"] = value
+    group = ", ".join(str(i + 1) for i in range(len(request.by)))
+    query = (
+        f"SELECT {', '.join(select)}, {measures} FROM {table} WHERE {' AND '.join(where)} "
+        f"GROUP BY {group} ORDER BY cost_usd DESC, {group}"
+    )
+    return query, params, [*request.by, "calls", "input_tokens", "output_tokens", "cost_usd"]
+
+
+def cost_report(store: Store, request: ReportRequest) -> list[dict[str, Any]]:
+    """Run :func:`cost_query` and return rows as dicts."""
+    query, params, names = cost_query(request, store.dialect)
+    return [dict(zip(names, _plain(row), strict=True)) for row in store.fetch(query, params)]
+
+
+def workflow_report(store: Store, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+    """Runs, success rate and p50/p95 duration per workflow and version."""
+    until = until or datetime.now(UTC) + timedelta(minutes=1)
+    rows = store.fetch(
+        "SELECT workflow, version, status, duration_s FROM workflow_runs WHERE ts >= :since AND ts < :until",
+        {"since": since, "until": until},
+    )
+    groups: dict[tuple[str, str], list[tuple[str, float]]] = {}
+    for workflow, version, status, duration in rows:
+        groups.setdefault((workflow, version), []).append((status, float(duration)))
+    report = []
+    for (workflow, version), runs in sorted(groups.items()):
+        durations = sorted(d for _, d in runs)
+        finished = [s for s, _ in runs if s != "interrupted"]
+        successes = sum(1 for s in finished if s == "success")
+        report.append({
+            "workflow": workflow, "version": version, "runs": len(runs),
+            "success_rate": round(successes / len(finished), 4) if finished else None,
+            "p50_s": _quantile(durations, 0.5), "p95_s": _quantile(durations, 0.95),
+        })  # fmt: skip
+    return report
+
+
+def trend_report(store: Store, since: datetime, bucket: str = "day") -> list[dict[str, Any]]:
+    """Runs and cost per hour or day, from the hourly rollups."""
+    if bucket not in ("hour", "day"):
+        raise ReportQueryError(f"bucket: expected hour or day, got {bucket!r}")
+    expression = _bucket(store.dialect, bucket, "hour")
+    params = {"since": since}
+    runs = store.fetch(
+        f"SELECT {expression}, sum(runs), sum(successes) FROM workflow_runs_hourly WHERE hour >= :since "
+        "GROUP BY 1 ORDER BY 1", params,
+    )  # fmt: skip
+    costs = dict(
+        (key, value) for key, value in store.fetch(
+            f"SELECT {expression}, sum(cost_usd) FROM llm_cost_hourly WHERE hour >= :since GROUP BY 1",
+            params,
+        )
+    )  # fmt: skip
+    keys = sorted({r[0] for r in runs} | set(costs), key=str)
+    by_key = {r[0]: r for r in runs}
+    return [
+        {bucket: _plain((k,))[0], "runs": int(by_key[k][1]) if k in by_key else 0,
+         "successes": int(by_key[k][2]) if k in by_key else 0, "cost_usd": float(costs.get(k) or 0.0)}
+        for k in keys
+    ]  # fmt: skip
+
+
+def _quantile(ordered: list[float], q: float) -> float | None:
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 6)
+
+
+def _plain(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(v.isoformat() if isinstance(v, datetime) else v for v in row)

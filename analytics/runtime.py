@@ -1,0 +1,70 @@
+"""The process's analytics: one metrics registry, one writer, one handler, built from settings on first use."""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+from typing import Any, TypeVar
+
+from prometheus_client import REGISTRY
+
+from analytics.callbacks import AnalyticsHandler
+from analytics.metrics import Metrics
+from analytics.prices import PriceTable
+from analytics.rows import Row
+from analytics.store import PostgresStore, SqliteStore, Store
+from analytics.writer import RowWriter
+from core.settings import Settings, load_settings
+
+GraphT = TypeVar("GraphT")
+
+
+@functools.cache
+def settings() -> Settings:
+    """Settings for analytics, read once per process."""
+    return load_settings()
+
+
+@functools.cache
+def metrics() -> Metrics:
+    """The process's metrics, on the default Prometheus registry (what /metrics serves)."""
+    return Metrics(REGISTRY)
+
+
+def make_store(config: Settings) -> Store:
+    """Postgres when DATABASE_URL is set, else SQLite next to the checkpoints."""
+    if config.database_url:
+        return PostgresStore(config.database_url)
+    return SqliteStore(config.data_dir / "analytics.sqlite")
+
+
+@functools.cache
+def writer() -> RowWriter:
+    """The process's row writer; its thread starts with the first row, and it flushes at exit."""
+    config = settings()
+    row_writer = RowWriter(
+        lambda: make_store(config),
+        metrics(),
+        spill_path=config.data_dir / "analytics-spill" / f"rows-{os.getpid()}.jsonl",
+    )
+    atexit.register(row_writer.close)
+    return row_writer
+
+
+def _enqueue(row: Row) -> None:
+    writer().enqueue(row)
+
+
+@functools.cache
+def handler() -> AnalyticsHandler:
+    """The callback handler every graph run carries."""
+    config = settings()
+    return AnalyticsHandler(metrics(), _enqueue, PriceTable.load(config.prices_file))
+
+
+def instrument(graph: GraphT, graph_id: str) -> GraphT:
+    """The graph with the analytics handler and its id in every run's config."""
+    config: Any = {"callbacks": [handler()], "metadata": {"graph_id": graph_id}}
+    instrumented: GraphT = graph.with_config(config)  # type: ignore[attr-defined]
+    return instrumented

@@ -1,0 +1,302 @@
+"""Where analytics rows live.
+
+Postgres (daily range partitions, or TimescaleDB hypertables when the extension is available), or SQLite
+for the embedded default. Migrations are versioned SQL files applied at start.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import psycopg
+from psycopg import sql
+
+from analytics.errors import StoreUnavailableError
+from analytics.rows import ROW_TYPES, Row, columns
+from core.settings import redact_url
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_DIR = Path(__file__).with_name("schema")
+PARTITIONED = tuple(ROW_TYPES)
+Dialect = Literal["postgres", "sqlite"]
+
+
+def migration_files(flavour: str) -> list[tuple[int, Path]]:
+    """The numbered SQL files of one schema flavour, in order."""
+    files = sorted((SCHEMA_DIR / flavour).glob("*.sql"))
+    return [(int(path.name.split("_", 1)[0]), path) for path in files]
+
+
+def _hours(rows: Iterable[Row]) -> tuple[datetime, datetime] | None:
+    stamps = [row.ts for row in rows]
+    if not stamps:
+        return None
+    low = min(stamps).replace(minute=0, second=0, microsecond=0)
+    high = max(stamps).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    return low, high
+
+
+class Store(Protocol):
+    """What the writer and the reports need from a database."""
+
+    dialect: Dialect
+
+    def migrate(self) -> None:
+        """Apply the schema migrations not yet applied."""
+
+    def write(self, rows: Sequence[Row]) -> None:
+        """Append rows and refresh the rollups; raise StoreUnavailableError when unreachable."""
+
+    def fetch(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Run a report query with bound parameters."""
+
+    def apply_retention(self, keep_days: int, today: date | None = None) -> list[str]:
+        """Drop data older than ``keep_days``."""
+
+    def close(self) -> None:
+        """Release the connection."""
+
+
+ROLLUP_SQL = {
+    "llm_cost_hourly": """
+        INSERT INTO llm_cost_hourly (hour, workflow, provider, model, calls, failed_calls, input_tokens,
+                                     output_tokens, cost_usd)
+        SELECT {hour}, workflow, provider, model, count(*), sum(CASE WHEN status <> 'success' THEN 1 ELSE 0 END),
+               sum(input_tokens), sum(output_tokens), sum(cost_usd)
+        FROM llm_calls WHERE ts >= :low AND ts < :high GROUP BY 1, 2, 3, 4
+        ON CONFLICT (hour, workflow, provider, model) DO UPDATE SET calls = excluded.calls,
+            failed_calls = excluded.failed_calls, input_tokens = excluded.input_tokens,
+            output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd""",
+    "workflow_runs_hourly": """
+        INSERT INTO workflow_runs_hourly (hour, workflow, version, runs, successes, duration_sum)
+        SELECT {hour}, workflow, version, count(*), sum(CASE WHEN status = 'success' THEN 1 ELSE 0 END),
+               sum(duration_s)
+        FROM workflow_runs WHERE ts >= :low AND ts < :high GROUP BY 1, 2, 3
+        ON CONFLICT (hour, workflow, version) DO UPDATE SET runs = excluded.runs,
+            successes = excluded.successes, duration_sum = excluded.duration_sum""",
+}
+
+
+def to_pyformat(query: str) -> str:
+    """``:name`` placeholders to psycopg's ``%(name)s`` (queries are written once for both dialects)."""
+    import re
+
+    return re.sub(r"(?<![:\w]):([a-z_][a-z0-9_]*)", r"%(\1)s", query.replace("%", "%%"))
+
+
+class PostgresStore:
+    """Analytics tables in Postgres; one connection, used by the writer thread or a report."""
+
+    dialect: Dialect = "postgres"
+
+    def __init__(self, url: str, *, connect_timeout_s: float = 3.0) -> None:
+        self.url = url
+        self.connect_timeout_s = connect_timeout_s
+        self.timescale = False
+        self._conn: psycopg.Connection[Any] | None = None
+        self._partitions: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            try:
+                self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=int(self.connect_timeout_s))
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailableError(f"analytics store {redact_url(self.url)}: {exc}") from exc
+        return self._conn
+
+    def timescale_available(self) -> bool:
+        """Whether the TimescaleDB extension can be used (installed or installable) on this server."""
+        row = (
+            self._connect()
+            .execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'")
+            .fetchone()
+        )
+        return bool(row and row[0])
+
+    def migrate(self) -> None:
+        """Apply the migrations not yet applied; TimescaleDB's flavour when the extension is available."""
+        with self._lock:
+            conn = self._connect()
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS analytics_migrations (version integer PRIMARY KEY, flavour text NOT NULL, "
+                "applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r[0]: r[1] for r in conn.execute("SELECT version, flavour FROM analytics_migrations").fetchall()}
+            flavour = next(iter(done.values()), None) or ("timescale" if self.timescale_available() else "postgres")
+            self.timescale = flavour == "timescale"
+            for version, path in migration_files(flavour):
+                if version in done:
+                    continue
+                with conn.transaction():
+                    conn.execute(path.read_text())
+                    conn.execute(
+                        "INSERT INTO analytics_migrations (version, flavour) VALUES (%s, %s)", (version, flavour)
+                    )
+                logger.info("analytics migration %s (%s) applied", path.name, flavour)
+
+    def ensure_partitions(self, days: Iterable[date]) -> None:
+        """Create the daily partitions ``days`` need (a no-op on TimescaleDB, which makes its own chunks)."""
+        if self.timescale:
+            return
+        conn = self._connect()
+        for day in sorted(set(days)):
+            for table in PARTITIONED:
+                name = f"{table}_p{day:%Y%m%d}"
+                if name in self._partitions:
+                    continue
+                conn.execute(
+                    sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(
+                        sql.Identifier(name), sql.Identifier(table),
+                        sql.Literal(f"{day:%Y-%m-%d} 00:00:00+00"),
+                        sql.Literal(f"{day + timedelta(days=1):%Y-%m-%d} 00:00:00+00"),
+                    )
+                )  # fmt: skip
+                self._partitions.add(name)
+
+    def write(self, rows: Sequence[Row]) -> None:
+        """Append ``rows`` with COPY, then refresh the hourly rollups for the hours they touch."""
+        by_table: dict[str, list[Row]] = defaultdict(list)
+        for row in rows:
+            by_table[row.table].append(row)
+        with self._lock:
+            try:
+                conn = self._connect()
+                self.ensure_partitions(row.ts.astimezone(UTC).date() for row in rows)
+                with conn.transaction(), conn.cursor() as cur:
+                    for table, batch in by_table.items():
+                        names = columns(ROW_TYPES[table])
+                        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, names))
+                        )
+                        with cur.copy(statement) as copy:
+                            for row in batch:
+                                copy.write_row([getattr(row, n) for n in names])
+                    if not self.timescale:
+                        span = _hours(rows)
+                        if span is not None:
+                            for query in ROLLUP_SQL.values():
+                                cur.execute(to_pyformat(query.format(hour="date_trunc('hour', ts)")),
+                                            {"low": span[0], "high": span[1]})  # fmt: skip
+            except psycopg.OperationalError as exc:
+                if self._conn is not None:
+                    self._conn.close()
+                raise StoreUnavailableError(f"analytics store {redact_url(self.url)}: {exc}") from exc
+
+    def fetch(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Run a report query (``:name`` placeholders, values always bound as parameters)."""
+        with self._lock:
+            try:
+                return list(self._connect().execute(to_pyformat(query), params).fetchall())
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailableError(f"analytics store {redact_url(self.url)}: {exc}") from exc
+
+    def apply_retention(self, keep_days: int, today: date | None = None) -> list[str]:
+        """Drop daily partitions older than ``keep_days``; returns the dropped names."""
+        cutoff = (today or datetime.now(UTC).date()) - timedelta(days=keep_days)
+        with self._lock:
+            conn = self._connect()
+            if self.timescale:
+                for table in PARTITIONED:
+                    conn.execute("SELECT drop_chunks(%s, older_than => %s::timestamptz)", (table, cutoff))
+                return []
+            rows = conn.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ANY(%s)",
+                (list(PARTITIONED),),
+            ).fetchall()
+            dropped = []
+            for (name,) in rows:
+                stamp = name.rsplit("_p", 1)[-1]
+                if stamp.isdigit() and datetime.strptime(stamp, "%Y%m%d").date() < cutoff:
+                    conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+                    self._partitions.discard(name)
+                    dropped.append(name)
+            return sorted(dropped)
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._conn is not None:
+            self._conn.close()
+
+
+class SqliteStore:
+    """The same tables in SQLite: the embedded default when no DATABASE_URL is set."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._lock = threading.Lock()
+
+    def migrate(self) -> None:
+        """Apply the SQLite migrations not yet applied."""
+        with self._lock:
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS analytics_migrations (version INTEGER PRIMARY KEY, flavour TEXT NOT NULL, "
+                "applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+            )
+            done = {r[0] for r in self._conn.execute("SELECT version FROM analytics_migrations")}
+            for version, path in migration_files("sqlite"):
+                if version not in done:
+                    self._conn.executescript("BEGIN;" + path.read_text() + f";INSERT INTO analytics_migrations "
+                                             f"(version, flavour) VALUES ({version}, 'sqlite'); COMMIT;")  # fmt: skip
+
+    def write(self, rows: Sequence[Row]) -> None:
+        """Insert rows and refresh the hourly rollups in one transaction."""
+        by_table: dict[str, list[Row]] = defaultdict(list)
+        for row in rows:
+            by_table[row.table].append(row)
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN")
+                for table, batch in by_table.items():
+                    names = columns(ROW_TYPES[table])
+                    marks = ", ".join("?" for _ in names)
+                    values = [[_sqlite_value(getattr(r, n)) for n in names] for r in batch]
+                    self._conn.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})", values)
+                span = _hours(rows)
+                if span is not None:
+                    bounds = {"low": _sqlite_value(span[0]), "high": _sqlite_value(span[1])}
+                    for query in ROLLUP_SQL.values():
+                        self._conn.execute(query.format(hour="strftime('%Y-%m-%dT%H:00:00+00:00', ts)"), bounds)
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._conn.execute("ROLLBACK")
+                raise StoreUnavailableError(f"analytics store {self.path}: {exc}") from exc
+
+    def fetch(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Run a report query with bound parameters."""
+        bound = {k: _sqlite_value(v) for k, v in params.items()}
+        with self._lock:
+            return list(self._conn.execute(query, bound).fetchall())
+
+    def apply_retention(self, keep_days: int, today: date | None = None) -> list[str]:
+        """Delete rows older than ``keep_days`` (SQLite has no partitions to drop)."""
+        cutoff = _sqlite_value(datetime.combine((today or datetime.now(UTC).date()) - timedelta(days=keep_days),
+                                                datetime.min.time(), UTC))  # fmt: skip
+        with self._lock:
+            for table in PARTITIONED:
+                self._conn.execute(f"DELETE FROM {table} WHERE ts < ?", (cutoff,))
+        return []
+
+    def close(self) -> None:
+        """Close the database."""
+        self._conn.close()
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return value
