@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from analytics.http import routes as analytics_routes
 from analytics.runtime import writer
+from graphs.router_metrics import register_breaker_collector
 from router.probes import probe_forever
 from router.runtime import process_router
 from router.status import backend_status
@@ -35,6 +36,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
             await task
         await asyncio.to_thread(writer().close)  # flush analytics rows on shutdown
 
+
+register_breaker_collector()
 
 app = Starlette(
     routes=[Route("/router/backends", router_backends, methods=["GET"]), *analytics_routes], lifespan=lifespan
