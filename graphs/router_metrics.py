@@ -19,7 +19,9 @@ class BreakerCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """One sample per backend in the router's table."""
         family = GaugeMetricFamily(
-            "tradeflow_router_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open.", labels=["backend"]
+            "tradeflow_router_breaker_state",
+            "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+            labels=["backend"],
         )
         for name, breaker in process_router().health.breakers.items():
             family.add_metric([name], BREAKER_VALUE[str(breaker.state)])

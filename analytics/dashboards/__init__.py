@@ -1,0 +1,1 @@
+"""Grafana dashboards as code (build.py) and the JSON it writes."""

@@ -61,8 +61,8 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
               "prometheus", unit="ops"),
         Panel("Attempts by outcome", "sum by (backend, outcome) (rate(tradeflow_router_attempts_total[5m]))",
               "prometheus", unit="ops"),
-        Panel("Circuit breaker state (0 closed, 1 half-open, 2 open)", "max by (backend) (tradeflow_router_breaker_state)",
-              "prometheus", "stat"),
+        Panel("Circuit breaker state (0 closed, 1 half-open, 2 open)",
+              "max by (backend) (tradeflow_router_breaker_state)", "prometheus", "stat"),
         Panel("Decisions per hour by backend", "SELECT date_trunc('hour', ts) AS time, answered_by, count(*) AS "
               "decisions FROM routing_decisions WHERE ts >= $__timeFrom() AND ts < $__timeTo() GROUP BY 1, 2 "
               "ORDER BY 1", "postgres"),
