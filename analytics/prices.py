@@ -47,8 +47,7 @@ class PriceTable:
 
     def __init__(self, spec: PriceFile) -> None:
         self.version = spec.version
-        # Newest first, so the first match on or before a date is the one in force.
-        self.entries = sorted(spec.prices, key=lambda e: e.valid_from, reverse=True)
+        self.entries = list(spec.prices)
 
     @classmethod
     def load(cls, path: Path | None = None) -> PriceTable:
@@ -64,11 +63,11 @@ class PriceTable:
             raise PriceTableError(f"{path}: {problems}") from None
 
     def entry_for(self, model: str, on: date) -> PriceEntry | None:
-        """The entry in force for ``model`` on ``on``."""
-        for entry in self.entries:
-            if entry.valid_from <= on and fnmatchcase(model, entry.pattern):
-                return entry
-        return None
+        """The entry in force for ``model`` on ``on``: the most specific pattern, then the newest price."""
+        matches = [e for e in self.entries if e.valid_from <= on and fnmatchcase(model, e.pattern)]
+        if not matches:
+            return None
+        return max(matches, key=lambda e: (len(e.pattern.replace("*", "")), e.valid_from))
 
     def cost(
         self, model: str, on: date, input_tokens: int, output_tokens: int, cached_tokens: int = 0

@@ -1,0 +1,137 @@
+"""The callback handler and the writer, with an in-memory registry and SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics import MetricWrapperBase
+
+from analytics.callbacks import AnalyticsHandler
+from analytics.errors import StoreUnavailableError
+from analytics.metrics import Metrics
+from analytics.prices import PriceTable
+from analytics.rows import NodeRunRow, Row, WorkflowRunRow
+from analytics.store import SqliteStore
+from analytics.writer import RowWriter
+from graphs.registry import load_builder
+
+FORBIDDEN_LABELS = {"run_id", "thread_id", "user", "prompt", "request_id", "decision_id"}
+
+
+def _handler() -> tuple[AnalyticsHandler, list[Row], Metrics]:
+    rows: list[Row] = []
+    metrics = Metrics(CollectorRegistry())
+    return AnalyticsHandler(metrics, rows.append, PriceTable.load()), rows, metrics
+
+
+def test_graph_and_node_runs_become_rows_and_metrics() -> None:
+    handler, rows, metrics = _handler()
+    graph = load_builder("heartbeat").compile()
+    for _ in range(3):
+        asyncio.run(graph.ainvoke({"message": "x"}, {"callbacks": [handler], "metadata": {"graph_id": "heartbeat"}}))
+    runs = [r for r in rows if isinstance(r, WorkflowRunRow)]
+    nodes = [r for r in rows if isinstance(r, NodeRunRow)]
+    assert len(runs) == 3 and len(nodes) == 3
+    assert {(r.workflow, r.status, r.version) for r in runs} == {("heartbeat", "success", "unversioned")}
+    assert {n.node for n in nodes} == {"stamp"} and {n.run_id for n in nodes} == {r.run_id for r in runs}
+    value = metrics.registry.get_sample_value(
+        "tradeflow_workflow_runs_total", {"workflow": "heartbeat", "version": "unversioned", "status": "success"}
+    )
+    assert value == 3
+    assert handler._runs == {}  # nothing left behind
+
+
+def test_label_sets_are_bounded() -> None:
+    handler, _, metrics = _handler()
+    graph = load_builder("heartbeat").compile()
+    asyncio.run(graph.ainvoke({"message": "x"}, {"callbacks": [handler], "metadata": {"graph_id": "heartbeat"}}))
+    expected = {
+        "tradeflow_workflow_runs": {"workflow", "version", "status"},
+        "tradeflow_workflow_duration_seconds": {"workflow", "version"},
+        "tradeflow_node_duration_seconds": {"workflow", "node"},
+        "gen_ai_client_token_usage": {"gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model",
+                                      "gen_ai_token_type"},
+        "gen_ai_client_operation_duration_seconds": {"gen_ai_operation_name", "gen_ai_provider_name",
+                                                     "gen_ai_request_model"},
+        "tradeflow_llm_cost_usd": {"provider", "model", "workflow"},
+        "tradeflow_router_decisions": {"workflow", "strategy", "backend", "outcome"},
+        "tradeflow_router_attempts": {"backend", "outcome", "error_class"},
+        "tradeflow_router_fallbacks": {"from_backend", "error_class"},
+        "tradeflow_analytics_rows_dropped": {"table"},
+        "tradeflow_analytics_rows_spilled": set(),
+        "tradeflow_analytics_rows_written": {"table"},
+    }  # fmt: skip
+    found = {m._name: set(m._labelnames) for m in vars(metrics).values() if isinstance(m, MetricWrapperBase)}
+    assert found == expected
+    assert not any(labels & FORBIDDEN_LABELS for labels in found.values())
+
+
+def _rows(n: int, day: datetime | None = None) -> list[Row]:
+    ts = day or datetime.now(UTC)
+    return [WorkflowRunRow(ts, f"r{i}", None, "w", "v1", "success" if i % 4 else "error", 0.5, None) for i in range(n)]
+
+
+def test_writer_writes_every_row_in_batches(tmp_path: Path) -> None:
+    metrics = Metrics(CollectorRegistry())
+    store = SqliteStore(tmp_path / "a.sqlite")
+    writer = RowWriter(lambda: store, metrics, spill_path=tmp_path / "spill.jsonl", batch_size=100)
+    for row in _rows(1234):
+        writer.enqueue(row)
+    writer.close()
+    reopened = SqliteStore(tmp_path / "a.sqlite")
+    assert reopened.fetch("SELECT count(*) FROM workflow_runs", {}) == [(1234,)]
+    assert reopened.fetch("SELECT sum(runs), sum(successes) FROM workflow_runs_hourly", {}) == [(1234, 925)]
+    assert metrics.registry.get_sample_value("tradeflow_analytics_rows_written_total", {"table": "workflow_runs"}) == 1234
+
+
+class FlakyStore(SqliteStore):
+    """A real SQLite store that refuses writes while ``down`` (a test double for an outage)."""
+
+    down = True
+
+    def write(self, rows):  # type: ignore[no-untyped-def]
+        if self.down:
+            raise StoreUnavailableError("store down")
+        super().write(rows)
+
+
+def test_outage_rows_wait_then_spill_then_replay(tmp_path: Path) -> None:
+    metrics = Metrics(CollectorRegistry())
+    store = FlakyStore(tmp_path / "a.sqlite")
+    spill = tmp_path / "spill.jsonl"
+    writer = RowWriter(lambda: store, metrics, spill_path=spill, spill_after_s=0.0, batch_size=50)
+    for row in _rows(120):
+        writer.enqueue(row)
+    writer.flush()
+    assert spill.exists() and writer.pending == 0
+    assert metrics.registry.get_sample_value("tradeflow_analytics_rows_spilled_total") == 120
+    store.down = False
+    for row in _rows(30):
+        writer.enqueue(row)
+    writer.close()
+    assert not spill.exists()
+    assert SqliteStore(tmp_path / "a.sqlite").fetch("SELECT count(*) FROM workflow_runs", {}) == [(150,)]
+
+
+def test_rows_are_dropped_and_counted_only_when_queue_and_spill_are_full(tmp_path: Path) -> None:
+    metrics = Metrics(CollectorRegistry())
+    store = FlakyStore(tmp_path / "a.sqlite")
+    writer = RowWriter(lambda: store, metrics, spill_path=tmp_path / "spill.jsonl", max_queue=10, max_spill_rows=20,
+                       spill_after_s=0.0, batch_size=5)  # fmt: skip
+    writer._start = lambda: None  # type: ignore[method-assign]  # drive the flusher by hand
+    for row in _rows(10):
+        writer.enqueue(row)
+    writer.flush()  # 10 spilled
+    for row in _rows(10):
+        writer.enqueue(row)
+    writer.flush()  # 20 spilled: the spill file is full
+    for row in _rows(15):
+        writer.enqueue(row)  # 10 queued, 5 dropped
+    assert metrics.registry.get_sample_value("tradeflow_analytics_rows_dropped_total", {"table": "workflow_runs"}) == 5
+    store.down = False
+    writer.flush()
+    assert store.fetch("SELECT count(*) FROM workflow_runs", {}) == [(30,)]

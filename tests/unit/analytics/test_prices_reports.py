@@ -1,0 +1,99 @@
+"""Prices, cost arithmetic, report requests and rendering."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from analytics.dashboards.build import DASHBOARDS, HERE, render_all
+from analytics.errors import PriceTableError, ReportQueryError
+from analytics.prices import PriceTable
+from analytics.queries import ReportRequest, cost_query, parse_since
+from analytics.reports import Progress, render
+
+
+def test_price_in_force_on_the_call_date() -> None:
+    prices = PriceTable.load()
+    old = prices.cost("gpt-4o-2024-08-06", date(2024, 6, 1), 1_000_000, 1_000_000)
+    new = prices.cost("gpt-4o-2024-08-06", date(2025, 1, 1), 1_000_000, 1_000_000)
+    assert old is not None and old.cost_usd == pytest.approx(5.0 + 15.0)
+    assert new is not None and new.cost_usd == pytest.approx(2.5 + 10.0)
+    assert new.source.startswith("price_table:2026-11-01:gpt-4o*@2024-10-01")
+
+
+def test_mini_is_not_priced_as_its_bigger_sibling_and_cached_input_is_cheaper() -> None:
+    prices = PriceTable.load()
+    priced = prices.cost("gpt-4o-mini", date(2026, 1, 1), 1000, 500, cached_tokens=400)
+    assert priced is not None
+    assert priced.cost_usd == pytest.approx((600 * 0.15 + 400 * 0.075 + 500 * 0.60) / 1e6)
+    assert prices.cost("mystery-model", date(2026, 1, 1), 10, 10) is None
+
+
+def test_bad_price_file_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "prices.yaml"
+    path.write_text('version: "1"\nprices:\n  - {pattern: "x*", valid_from: 2024-01-01, input_per_1m: -1, output_per_1m: 1}\n')
+    with pytest.raises(PriceTableError, match=r"prices\.0\.input_per_1m: Input should be greater than or equal to 0"):
+        PriceTable.load(path)
+
+
+def test_periods() -> None:
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    assert parse_since("24h", now) == now - timedelta(hours=24)
+    assert parse_since("2w", now) == now - timedelta(days=14)
+    assert parse_since("2026-11-01", now) == datetime(2026, 11, 1, tzinfo=UTC)
+    with pytest.raises(ReportQueryError, match="since: expected"):
+        parse_since("last tuesday", now)
+
+
+@pytest.mark.parametrize(
+    ("by", "filters", "message"),
+    [
+        (("model; DROP TABLE llm_calls",), {}, "by: expected some of"),
+        (("backend",), {}, "by: expected some of"),  # not in the rollup
+        (("model",), {"prompt": "x"}, "filter: expected some of"),
+    ],
+)
+def test_report_requests_are_checked(by: tuple[str, ...], filters: dict[str, str], message: str) -> None:
+    with pytest.raises(ReportQueryError, match=message):
+        ReportRequest(since=datetime(2026, 1, 1, tzinfo=UTC), by=by, filters=filters, from_rollup=True)
+
+
+def test_filter_values_are_parameters_never_sql() -> None:
+    request = ReportRequest(since=datetime(2026, 1, 1, tzinfo=UTC), filters={"workflow": "x' OR '1'='1"})
+    query, params, _ = cost_query(request, "postgres")
+    assert "x' OR" not in query
+    assert params["f_workflow"] == "x' OR '1'='1"
+
+
+def test_render_formats() -> None:
+    rows = [{"model": "m", "workflow": "w", "calls": 2, "cost_usd": 0.5}]
+    assert render(rows, "csv").splitlines() == ["model,workflow,calls,cost_usd", "m,w,2,0.5"]
+    assert json.loads(render(rows, "json")) == rows
+    assert "| m | w | 2 | 0.5 |" in render(rows, "md")
+    page = render(rows, "html", trends=[{"day": "2026-11-24", "runs": 3, "cost_usd": 1.5}])
+    assert page.count("<svg") == 2 and "<td>m</td>" in page
+    with pytest.raises(ReportQueryError, match="format"):
+        render(rows, "xlsx")
+
+
+def test_progress_bar_on_long_exports(tmp_path: Path) -> None:
+    out = (tmp_path / "progress.txt").open("w+")
+    rows = [{"i": i} for i in range(12_000)]
+    render(rows, "csv", progress_stream=out)
+    out.seek(0)
+    assert "100% (12000/12000 rows)" in out.read()
+    quiet = (tmp_path / "quiet.txt").open("w+")
+    Progress(10, quiet).update(10)
+    quiet.seek(0)
+    assert quiet.read() == ""
+
+
+def test_committed_dashboards_match_the_generator() -> None:
+    for name, text in render_all().items():
+        assert (HERE / name).read_text() == text, f"{name} is stale: run python -m analytics.dashboards.build"
+    titles = {json.loads(text)["title"] for text in render_all().values()}
+    assert titles == {title for title, _ in DASHBOARDS.values()}
+    assert {"tradeflow · Overview", "tradeflow · Cost", "tradeflow · Routing", "tradeflow · Workflow versions"} == titles
