@@ -16,7 +16,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import LLMResult
 from langgraph.errors import GraphInterrupt
 
-from analytics.ingest import llm_rows, record_llm_metrics
+from analytics.ingest import DECISION_EVENT, decision_rows, llm_rows, record_llm_metrics
 from analytics.metrics import Metrics
 from analytics.prices import PriceTable
 from analytics.rows import NodeRunRow, Row, WorkflowRunRow
@@ -27,7 +27,7 @@ UNVERSIONED = "unversioned"
 class _Run:
     """What the handler remembers about a run between its start and end events."""
 
-    __slots__ = ("is_node", "name", "provider", "root", "started", "thread_id", "version", "workflow")
+    __slots__ = ("interrupted", "is_node", "name", "provider", "root", "started", "thread_id", "version", "workflow")
 
     def __init__(self, root: UUID, workflow: str, version: str, name: str, *, is_node: bool = False) -> None:
         self.root = root
@@ -37,6 +37,7 @@ class _Run:
         self.is_node = is_node
         self.thread_id: str | None = None
         self.provider = "unknown"
+        self.interrupted = False
         self.started = time.perf_counter()
 
 
@@ -79,12 +80,16 @@ class AnalyticsHandler(BaseCallbackHandler):
         self._runs[run_id] = _Run(parent.root, parent.workflow, parent.version, name, is_node=is_node)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        """Close a run as a success."""
-        self._finish(run_id, "success", None)
+        """Close a run as a success, or as interrupted when one of its nodes paused for a human."""
+        run = self._runs.get(run_id)
+        self._finish(run_id, "interrupted" if run is not None and run.interrupted else "success", None)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        """Close a run as an error, or as interrupted when it paused for a human."""
+        """Close a run as an error; an ``interrupt()`` marks its workflow run as interrupted instead."""
         if isinstance(error, GraphInterrupt):
+            run = self._runs.get(run_id)
+            if run is not None and run.root in self._runs:
+                self._runs[run.root].interrupted = True
             self._finish(run_id, "interrupted", None)
         else:
             self._finish(run_id, "error", type(error).__name__)
@@ -133,6 +138,21 @@ class AnalyticsHandler(BaseCallbackHandler):
         root = str(run.root) if run.root != run_id else None
         rows, decision = llm_rows(response, run.workflow, root, duration, run.provider, self.prices)
         record_llm_metrics(self.metrics, rows, decision, run.workflow)
+        for row in rows:
+            self.enqueue(row)
+
+    def on_custom_event(
+        self, name: str, data: Any, *, run_id: UUID, tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        """A decision record sent by the router subgraph (which calls backends without a chat model run)."""
+        if name != DECISION_EVENT or not isinstance(data, dict):
+            return
+        run = self._runs.get(run_id)
+        workflow = run.workflow if run is not None else str((metadata or {}).get("graph_id") or "llm_router")
+        root = str(run.root) if run is not None else None
+        rows = decision_rows(data, workflow, root, datetime.now(UTC), self.prices)
+        record_llm_metrics(self.metrics, rows, data, workflow)
         for row in rows:
             self.enqueue(row)
 

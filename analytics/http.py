@@ -1,7 +1,11 @@
-"""HTTP routes of analytics on the LangGraph server: ``/metrics`` and the report API (JSON or CSV)."""
+"""HTTP routes of analytics on the LangGraph server: ``/metrics`` and the report API (JSON or CSV).
+
+Database work runs in a thread: the server's event loop must never block.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 from typing import Any
@@ -30,7 +34,7 @@ def metrics_payload() -> bytes:
 
 async def metrics_endpoint(request: Request) -> Response:
     """Prometheus scrape endpoint."""
-    return Response(metrics_payload(), media_type=CONTENT_TYPE_LATEST)
+    return Response(await asyncio.to_thread(metrics_payload), media_type=CONTENT_TYPE_LATEST)
 
 
 @functools.cache
@@ -61,7 +65,7 @@ async def cost_endpoint(request: Request) -> Response:
             filters={k: params[k] for k in ("workflow", "model", "provider") if k in params},
             from_rollup=params.get("rollup", "false").lower() == "true",
         )
-        return _respond(cost_report(report_store(), report), request)
+        return _respond(await asyncio.to_thread(lambda: cost_report(report_store(), report)), request)
     except AnalyticsError as exc:
         return _error(exc)
 
@@ -69,7 +73,8 @@ async def cost_endpoint(request: Request) -> Response:
 async def workflows_endpoint(request: Request) -> Response:
     """Success rate and p50/p95 duration per workflow and version: ?since=7d."""
     try:
-        return _respond(workflow_report(report_store(), parse_since(request.query_params.get("since", "7d"))), request)
+        since = parse_since(request.query_params.get("since", "7d"))
+        return _respond(await asyncio.to_thread(lambda: workflow_report(report_store(), since)), request)
     except AnalyticsError as exc:
         return _error(exc)
 
@@ -78,7 +83,8 @@ async def trends_endpoint(request: Request) -> Response:
     """Runs and cost per hour or day: ?since=7d&bucket=day."""
     params = request.query_params
     try:
-        rows = trend_report(report_store(), parse_since(params.get("since", "7d")), params.get("bucket", "day"))
+        since, bucket = parse_since(params.get("since", "7d")), params.get("bucket", "day")
+        rows = await asyncio.to_thread(lambda: trend_report(report_store(), since, bucket))
         return _respond(rows, request)
     except AnalyticsError as exc:
         return _error(exc)

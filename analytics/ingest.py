@@ -16,6 +16,9 @@ from analytics.metrics import Metrics
 from analytics.prices import PriceTable
 from analytics.rows import LlmCallRow, RoutingDecisionRow, Row
 
+# The custom callback event the router subgraph sends its decision record with (router.record.DECISION_EVENT).
+DECISION_EVENT = "tradeflow.router_decision"
+
 
 def decision_of(response: LLMResult) -> dict[str, Any] | None:
     """The routing decision attached to a model result, as a dict, if there is one."""
@@ -40,9 +43,10 @@ def _cost(prices: PriceTable, model: str, now: datetime, tokens: tuple[int, int,
     return 0.0, "unpriced"
 
 
-def _decision_rows(
+def decision_rows(
     decision: dict[str, Any], workflow: str, run_id: str | None, now: datetime, prices: PriceTable
 ) -> list[Row]:
+    """An ``llm_calls`` row per attempt and one ``routing_decisions`` row, from a decision record."""
     rows: list[Row] = []
     for number, attempt in enumerate(decision.get("attempts", []), start=1):
         usage = attempt.get("usage") or {}
@@ -76,7 +80,7 @@ def llm_rows(
     now = datetime.now(UTC)
     decision = decision_of(response)
     if decision is not None:
-        return _decision_rows(decision, workflow, run_id, now, prices), decision
+        return decision_rows(decision, workflow, run_id, now, prices), decision
     last = response.generations[0][-1] if response.generations and response.generations[0] else None
     message = getattr(last, "message", None)
     usage: dict[str, Any] = dict(message.usage_metadata or {}) if isinstance(message, AIMessage) else {}

@@ -83,6 +83,8 @@ async def open_async_checkpointer(settings: Settings) -> AsyncIterator[BaseCheck
     path = settings.sqlite_checkpoint_path
     path.parent.mkdir(parents=True, exist_ok=True)
     async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+        # Create the tables now: some server calls (deleting a temporary thread) skip the lazy set-up.
+        await saver.setup()
         yield saver
 
 

@@ -21,13 +21,14 @@ from router.status import backend_status
 
 async def router_backends(request: Request) -> JSONResponse:
     """Live health, breaker state and measured latency of each backend in this server's router."""
-    return JSONResponse(backend_status(process_router()))
+    return JSONResponse(await asyncio.to_thread(lambda: backend_status(process_router())))
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     """Probe the backends (no tokens spent) for as long as the server runs."""
-    task = asyncio.create_task(probe_forever(process_router()))
+    router = await asyncio.to_thread(process_router)
+    task = asyncio.create_task(probe_forever(router))
     try:
         yield
     finally:

@@ -15,6 +15,8 @@ from router.errors import ErrorClass
 from router.ledger import Provenance
 
 decision_logger = logging.getLogger("router.decisions")
+# Name of the custom callback event the router subgraph sends its decision record with (analytics listens).
+DECISION_EVENT = "tradeflow.router_decision"
 
 
 class CandidateRecord(BaseModel):

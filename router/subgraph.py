@@ -9,6 +9,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, Literal, NotRequired
 
+from langchain_core.callbacks import adispatch_custom_event
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.graph import END, START, StateGraph
 from pydantic import ConfigDict, with_config
@@ -18,7 +19,7 @@ from router.config import Strategy
 from router.engine import Progress
 from router.errors import RouterError
 from router.ledger import estimate_tokens
-from router.record import DecisionRecord
+from router.record import DECISION_EVENT, DecisionRecord
 from router.request import RouteRequest
 from router.runtime import process_router
 
@@ -204,6 +205,7 @@ async def account(state: RouterState) -> dict[str, Any]:
         return {}
     progress = _progress(state)
     process_router().finish(progress)
+    await adispatch_custom_event(DECISION_EVENT, progress.record.model_dump(mode="json"))
     return {"decision": progress.record}
 
 

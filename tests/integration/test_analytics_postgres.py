@@ -47,7 +47,7 @@ def _writer(store: PostgresStore, tmp_path: Path, **kwargs: object) -> tuple[Row
 
 
 def _count(store: PostgresStore, table: str) -> int:
-    return int(store.fetch(f"SELECT count(*) FROM {table}", {})[0][0])  # noqa: S608
+    return int(store.fetch(f"SELECT count(*) FROM {table}", {})[0][0])
 
 
 async def test_exact_row_counts_after_routed_runs(
@@ -75,7 +75,8 @@ async def test_exact_row_counts_after_routed_runs(
     assert cost_source == "router_table"  # the test model is in no price table; the router's prices apply
     total = pg_store.fetch("SELECT sum(cost_usd) FROM llm_calls", {})[0][0]
     rollup = pg_store.fetch("SELECT sum(cost_usd), sum(calls) FROM llm_cost_hourly", {})[0]
-    assert rollup[0] == pytest.approx(total) and rollup[1] == runs * 3
+    assert rollup[0] == pytest.approx(total)
+    assert rollup[1] == runs * 3
     assert metrics.registry.get_sample_value(
         "tradeflow_router_decisions_total",
         {"workflow": "eod_reconciliation", "strategy": "balanced", "backend": "double-openai", "outcome": "success"},
@@ -92,7 +93,9 @@ def _set_connections(url: str, allowed: bool) -> None:
 
 
 @pytest.mark.slow
-def test_database_outage_during_1000_runs_loses_no_row_and_fails_no_run(pg_store: PostgresStore, tmp_path: Path) -> None:
+def test_database_outage_during_1000_runs_loses_no_row_and_fails_no_run(
+    pg_store: PostgresStore, tmp_path: Path
+) -> None:
     writer, metrics = _writer(pg_store, tmp_path, batch_size=100, interval_s=0.05, spill_after_s=0.3)
     handler = AnalyticsHandler(metrics, writer.enqueue, PriceTable.load())
     graph = load_builder("heartbeat").compile()
@@ -120,7 +123,9 @@ def test_database_outage_during_1000_runs_loses_no_row_and_fails_no_run(pg_store
     assert _count(pg_store, "workflow_runs") == 1000
     assert _count(pg_store, "node_runs") == 1000
     assert pg_store.fetch("SELECT count(DISTINCT run_id) FROM workflow_runs", {}) == [(1000,)]
-    assert metrics.registry.get_sample_value("tradeflow_analytics_rows_dropped_total", {"table": "workflow_runs"}) is None
+    assert (
+        metrics.registry.get_sample_value("tradeflow_analytics_rows_dropped_total", {"table": "workflow_runs"}) is None
+    )
 
 
 def _partitions(store: PostgresStore, table: str) -> list[str]:
@@ -140,7 +145,8 @@ def test_daily_partitions_brin_and_retention(pg_store: PostgresStore) -> None:
     indexes = pg_store.fetch("SELECT indexdef FROM pg_indexes WHERE tablename = 'workflow_runs'", {})
     assert any("USING brin (ts)" in row[0] for row in indexes)
     dropped = pg_store.apply_retention(keep_days=30, today=today)
-    assert f"workflow_runs_p{days[2]:%Y%m%d}" in dropped and f"workflow_runs_p{days[3]:%Y%m%d}" in dropped
+    assert f"workflow_runs_p{days[2]:%Y%m%d}" in dropped
+    assert f"workflow_runs_p{days[3]:%Y%m%d}" in dropped
     assert _count(pg_store, "workflow_runs") == 2
     assert len(_partitions(pg_store, "workflow_runs")) == 2
 

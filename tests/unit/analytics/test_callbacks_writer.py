@@ -35,9 +35,11 @@ def test_graph_and_node_runs_become_rows_and_metrics() -> None:
         asyncio.run(graph.ainvoke({"message": "x"}, {"callbacks": [handler], "metadata": {"graph_id": "heartbeat"}}))
     runs = [r for r in rows if isinstance(r, WorkflowRunRow)]
     nodes = [r for r in rows if isinstance(r, NodeRunRow)]
-    assert len(runs) == 3 and len(nodes) == 3
+    assert len(runs) == 3
+    assert len(nodes) == 3
     assert {(r.workflow, r.status, r.version) for r in runs} == {("heartbeat", "success", "unversioned")}
-    assert {n.node for n in nodes} == {"stamp"} and {n.run_id for n in nodes} == {r.run_id for r in runs}
+    assert {n.node for n in nodes} == {"stamp"}
+    assert {n.run_id for n in nodes} == {r.run_id for r in runs}
     value = metrics.registry.get_sample_value(
         "tradeflow_workflow_runs_total", {"workflow": "heartbeat", "version": "unversioned", "status": "success"}
     )
@@ -85,7 +87,9 @@ def test_writer_writes_every_row_in_batches(tmp_path: Path) -> None:
     reopened = SqliteStore(tmp_path / "a.sqlite")
     assert reopened.fetch("SELECT count(*) FROM workflow_runs", {}) == [(1234,)]
     assert reopened.fetch("SELECT sum(runs), sum(successes) FROM workflow_runs_hourly", {}) == [(1234, 925)]
-    assert metrics.registry.get_sample_value("tradeflow_analytics_rows_written_total", {"table": "workflow_runs"}) == 1234
+    assert (
+        metrics.registry.get_sample_value("tradeflow_analytics_rows_written_total", {"table": "workflow_runs"}) == 1234
+    )
 
 
 class FlakyStore(SqliteStore):
@@ -107,7 +111,8 @@ def test_outage_rows_wait_then_spill_then_replay(tmp_path: Path) -> None:
     for row in _rows(120):
         writer.enqueue(row)
     writer.flush()
-    assert spill.exists() and writer.pending == 0
+    assert spill.exists()
+    assert writer.pending == 0
     assert metrics.registry.get_sample_value("tradeflow_analytics_rows_spilled_total") == 120
     store.down = False
     for row in _rows(30):
@@ -135,3 +140,22 @@ def test_rows_are_dropped_and_counted_only_when_queue_and_spill_are_full(tmp_pat
     store.down = False
     writer.flush()
     assert store.fetch("SELECT count(*) FROM workflow_runs", {}) == [(30,)]
+
+
+async def test_a_run_waiting_for_approval_counts_as_interrupted(llm_double, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from tests.conftest import model_env
+
+    for key, value in model_env(llm_double, "openai").items():
+        monkeypatch.setenv(key, value)
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    handler, rows, _ = _handler()
+    graph = load_builder("trade_break_triage").compile(checkpointer=InMemorySaver())
+    payload = json.loads((Path(__file__).resolve().parents[3] / "examples" / "trade_break_triage.json").read_text())
+    config = {"callbacks": [handler], "metadata": {"graph_id": "trade_break_triage"},
+              "configurable": {"thread_id": "t"}}  # fmt: skip
+    await graph.ainvoke(payload, config)
+    statuses = [r.status for r in rows if isinstance(r, WorkflowRunRow)]
+    assert statuses == ["interrupted"]

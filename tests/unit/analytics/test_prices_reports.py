@@ -19,8 +19,10 @@ def test_price_in_force_on_the_call_date() -> None:
     prices = PriceTable.load()
     old = prices.cost("gpt-4o-2024-08-06", date(2024, 6, 1), 1_000_000, 1_000_000)
     new = prices.cost("gpt-4o-2024-08-06", date(2025, 1, 1), 1_000_000, 1_000_000)
-    assert old is not None and old.cost_usd == pytest.approx(5.0 + 15.0)
-    assert new is not None and new.cost_usd == pytest.approx(2.5 + 10.0)
+    assert old is not None
+    assert old.cost_usd == pytest.approx(5.0 + 15.0)
+    assert new is not None
+    assert new.cost_usd == pytest.approx(2.5 + 10.0)
     assert new.source.startswith("price_table:2026-11-01:gpt-4o*@2024-10-01")
 
 
@@ -34,7 +36,9 @@ def test_mini_is_not_priced_as_its_bigger_sibling_and_cached_input_is_cheaper() 
 
 def test_bad_price_file_names_the_field(tmp_path: Path) -> None:
     path = tmp_path / "prices.yaml"
-    path.write_text('version: "1"\nprices:\n  - {pattern: "x*", valid_from: 2024-01-01, input_per_1m: -1, output_per_1m: 1}\n')
+    path.write_text(
+        'version: "1"\nprices:\n  - {pattern: "x*", valid_from: 2024-01-01, input_per_1m: -1, output_per_1m: 1}\n'
+    )
     with pytest.raises(PriceTableError, match=r"prices\.0\.input_per_1m: Input should be greater than or equal to 0"):
         PriceTable.load(path)
 
@@ -74,7 +78,8 @@ def test_render_formats() -> None:
     assert json.loads(render(rows, "json")) == rows
     assert "| m | w | 2 | 0.5 |" in render(rows, "md")
     page = render(rows, "html", trends=[{"day": "2026-11-24", "runs": 3, "cost_usd": 1.5}])
-    assert page.count("<svg") == 2 and "<td>m</td>" in page
+    assert page.count("<svg") == 2
+    assert "<td>m</td>" in page
     with pytest.raises(ReportQueryError, match="format"):
         render(rows, "xlsx")
 
@@ -96,4 +101,9 @@ def test_committed_dashboards_match_the_generator() -> None:
         assert (HERE / name).read_text() == text, f"{name} is stale: run python -m analytics.dashboards.build"
     titles = {json.loads(text)["title"] for text in render_all().values()}
     assert titles == {title for title, _ in DASHBOARDS.values()}
-    assert {"tradeflow · Overview", "tradeflow · Cost", "tradeflow · Routing", "tradeflow · Workflow versions"} == titles
+    assert {
+        "tradeflow · Overview",
+        "tradeflow · Cost",
+        "tradeflow · Routing",
+        "tradeflow · Workflow versions",
+    } == titles
