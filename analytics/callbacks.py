@@ -27,10 +27,13 @@ UNVERSIONED = "unversioned"
 class _Run:
     """What the handler remembers about a run between its start and end events."""
 
-    __slots__ = ("interrupted", "is_node", "name", "provider", "root", "started", "thread_id", "version", "workflow")
+    __slots__ = (
+        "interrupted", "is_node", "name", "provider", "root", "root_id", "started", "thread_id", "version", "workflow",
+    )  # fmt: skip
 
     def __init__(self, root: UUID, workflow: str, version: str, name: str, *, is_node: bool = False) -> None:
         self.root = root
+        self.root_id = str(root)
         self.workflow = workflow
         self.version = version
         self.name = name
@@ -51,6 +54,9 @@ class AnalyticsHandler(BaseCallbackHandler):
         self.enqueue = enqueue
         self.prices = prices
         self._runs: dict[UUID, _Run] = {}
+        # Runnables inside a node (channel writes, parsers) only need to point at their node's run.
+        self._aliases: dict[UUID, _Run] = {}
+        self._node_histograms: dict[tuple[str, str], Any] = {}
 
     # --- graph and node runs ---------------------------------------------------------------------
     def on_chain_start(
@@ -73,21 +79,27 @@ class AnalyticsHandler(BaseCallbackHandler):
             run.thread_id = str(thread_id) if thread_id is not None else None
             self._runs[run_id] = run
             return
-        parent = self._runs.get(parent_run_id)
+        parent = self._runs.get(parent_run_id) or self._aliases.get(parent_run_id)
         if parent is None:
             return
-        is_node = name != "" and name == metadata.get("langgraph_node")
-        self._runs[run_id] = _Run(parent.root, parent.workflow, parent.version, name, is_node=is_node)
+        if name and name == metadata.get("langgraph_node"):
+            node = _Run(parent.root, parent.workflow, parent.version, name, is_node=True)
+            node.root_id = parent.root_id
+            self._runs[run_id] = node
+        else:
+            self._aliases[run_id] = parent
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a run as a success, or as interrupted when one of its nodes paused for a human."""
+        if self._aliases.pop(run_id, None) is not None:
+            return
         run = self._runs.get(run_id)
         self._finish(run_id, "interrupted" if run is not None and run.interrupted else "success", None)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a run as an error; an ``interrupt()`` marks its workflow run as interrupted instead."""
         if isinstance(error, GraphInterrupt):
-            run = self._runs.get(run_id)
+            run = self._runs.get(run_id) or self._aliases.get(run_id)
             if run is not None and run.root in self._runs:
                 self._runs[run.root].interrupted = True
             self._finish(run_id, "interrupted", None)
@@ -97,16 +109,21 @@ class AnalyticsHandler(BaseCallbackHandler):
     def _finish(self, run_id: UUID, status: str, error_type: str | None) -> None:
         run = self._runs.pop(run_id, None)
         if run is None:
+            self._aliases.pop(run_id, None)
             return
         duration = time.perf_counter() - run.started
         if run.root == run_id:
             self.metrics.workflow_runs.labels(run.workflow, run.version, status).inc()
             self.metrics.workflow_duration.labels(run.workflow, run.version).observe(duration)
-            self.enqueue(WorkflowRunRow(datetime.now(UTC), str(run_id), run.thread_id, run.workflow, run.version,
+            self.enqueue(WorkflowRunRow(datetime.now(UTC), run.root_id, run.thread_id, run.workflow, run.version,
                                         status, duration, error_type))  # fmt: skip
         elif run.is_node:
-            self.metrics.node_duration.labels(run.workflow, run.name).observe(duration)
-            self.enqueue(NodeRunRow(datetime.now(UTC), str(run.root), run.workflow, run.name, status, duration))
+            key = (run.workflow, run.name)
+            histogram = self._node_histograms.get(key)
+            if histogram is None:
+                histogram = self._node_histograms[key] = self.metrics.node_duration.labels(*key)
+            histogram.observe(duration)
+            self.enqueue(NodeRunRow(datetime.now(UTC), run.root_id, run.workflow, run.name, status, duration))
 
     # --- model calls ---------------------------------------------------------------------------------
     def on_chat_model_start(
@@ -121,7 +138,9 @@ class AnalyticsHandler(BaseCallbackHandler):
     ) -> None:
         """Remember which workflow a model call belongs to."""
         metadata = metadata or {}
-        parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
+        parent = (
+            (self._runs.get(parent_run_id) or self._aliases.get(parent_run_id)) if parent_run_id is not None else None
+        )
         if parent is not None:
             run = _Run(parent.root, parent.workflow, parent.version, "llm")
         else:
@@ -148,7 +167,7 @@ class AnalyticsHandler(BaseCallbackHandler):
         """A decision record sent by the router subgraph (which calls backends without a chat model run)."""
         if name != DECISION_EVENT or not isinstance(data, dict):
             return
-        run = self._runs.get(run_id)
+        run = self._runs.get(run_id) or self._aliases.get(run_id)
         workflow = run.workflow if run is not None else str((metadata or {}).get("graph_id") or "llm_router")
         root = str(run.root) if run is not None else None
         rows = decision_rows(data, workflow, root, datetime.now(UTC), self.prices)

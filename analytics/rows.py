@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WorkflowRunRow:
     """One workflow run."""
 
@@ -22,7 +22,7 @@ class WorkflowRunRow:
     error_type: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeRunRow:
     """One node run inside a workflow run."""
 
@@ -35,7 +35,7 @@ class NodeRunRow:
     duration_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LlmCallRow:
     """One attempt at a model call (failed attempts and fallbacks are rows too)."""
 
@@ -61,7 +61,7 @@ class LlmCallRow:
     ttft_s: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RoutingDecisionRow:
     """One routing decision."""
 

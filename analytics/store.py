@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from analytics.errors import StoreUnavailableError
-from analytics.rows import ROW_TYPES, Row, columns
+from analytics.rows import ROW_TYPES, LlmCallRow, Row, WorkflowRunRow, columns
 from core.settings import redact_url
 
 logger = logging.getLogger(__name__)
@@ -33,15 +33,6 @@ def migration_files(flavour: str) -> list[tuple[int, Path]]:
     """The numbered SQL files of one schema flavour, in order."""
     files = sorted((SCHEMA_DIR / flavour).glob("*.sql"))
     return [(int(path.name.split("_", 1)[0]), path) for path in files]
-
-
-def _hours(rows: Iterable[Row]) -> tuple[datetime, datetime] | None:
-    stamps = [row.ts for row in rows]
-    if not stamps:
-        return None
-    low = min(stamps).replace(minute=0, second=0, microsecond=0)
-    high = max(stamps).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    return low, high
 
 
 class Store(Protocol):
@@ -65,24 +56,47 @@ class Store(Protocol):
         """Release the connection."""
 
 
-ROLLUP_SQL = {
-    "llm_cost_hourly": """
-        INSERT INTO llm_cost_hourly (hour, workflow, provider, model, calls, failed_calls, input_tokens,
-                                     output_tokens, cost_usd)
-        SELECT {hour}, workflow, provider, model, count(*), sum(CASE WHEN status <> 'success' THEN 1 ELSE 0 END),
-               sum(input_tokens), sum(output_tokens), sum(cost_usd)
-        FROM llm_calls WHERE ts >= :low AND ts < :high GROUP BY 1, 2, 3, 4
-        ON CONFLICT (hour, workflow, provider, model) DO UPDATE SET calls = excluded.calls,
-            failed_calls = excluded.failed_calls, input_tokens = excluded.input_tokens,
-            output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd""",
-    "workflow_runs_hourly": """
-        INSERT INTO workflow_runs_hourly (hour, workflow, version, runs, successes, duration_sum)
-        SELECT {hour}, workflow, version, count(*), sum(CASE WHEN status = 'success' THEN 1 ELSE 0 END),
-               sum(duration_s)
-        FROM workflow_runs WHERE ts >= :low AND ts < :high GROUP BY 1, 2, 3
-        ON CONFLICT (hour, workflow, version) DO UPDATE SET runs = excluded.runs,
-            successes = excluded.successes, duration_sum = excluded.duration_sum""",
+ROLLUP_UPSERT = {
+    "llm_cost_hourly": (
+        "INSERT INTO llm_cost_hourly (hour, workflow, provider, model, calls, failed_calls, input_tokens, "
+        "output_tokens, cost_usd) VALUES ({marks}) ON CONFLICT (hour, workflow, provider, model) DO UPDATE SET "
+        "calls = llm_cost_hourly.calls + excluded.calls, "
+        "failed_calls = llm_cost_hourly.failed_calls + excluded.failed_calls, "
+        "input_tokens = llm_cost_hourly.input_tokens + excluded.input_tokens, "
+        "output_tokens = llm_cost_hourly.output_tokens + excluded.output_tokens, "
+        "cost_usd = llm_cost_hourly.cost_usd + excluded.cost_usd"
+    ),
+    "workflow_runs_hourly": (
+        "INSERT INTO workflow_runs_hourly (hour, workflow, version, runs, successes, duration_sum) VALUES ({marks}) "
+        "ON CONFLICT (hour, workflow, version) DO UPDATE SET runs = workflow_runs_hourly.runs + excluded.runs, "
+        "successes = workflow_runs_hourly.successes + excluded.successes, "
+        "duration_sum = workflow_runs_hourly.duration_sum + excluded.duration_sum"
+    ),
 }
+
+
+def rollup_deltas(rows: Iterable[Row]) -> dict[str, list[tuple[Any, ...]]]:
+    """What a batch adds to each hourly rollup row (each row is written once, so the sums are additive)."""
+    cost: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0, 0, 0, 0, 0.0])
+    runs: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0, 0, 0.0])
+    for row in rows:
+        hour = row.ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        if isinstance(row, LlmCallRow):
+            acc = cost[(hour, row.workflow, row.provider, row.model)]
+            acc[0] += 1
+            acc[1] += row.status != "success"
+            acc[2] += row.input_tokens
+            acc[3] += row.output_tokens
+            acc[4] += row.cost_usd
+        elif isinstance(row, WorkflowRunRow):
+            acc = runs[(hour, row.workflow, row.version)]
+            acc[0] += 1
+            acc[1] += row.status == "success"
+            acc[2] += row.duration_s
+    return {
+        "llm_cost_hourly": [(*key, *values) for key, values in cost.items()],
+        "workflow_runs_hourly": [(*key, *values) for key, values in runs.items()],
+    }
 
 
 def to_pyformat(query: str) -> str:
@@ -181,11 +195,10 @@ class PostgresStore:
                             for row in batch:
                                 copy.write_row([getattr(row, n) for n in names])
                     if not self.timescale:
-                        span = _hours(rows)
-                        if span is not None:
-                            for query in ROLLUP_SQL.values():
-                                cur.execute(to_pyformat(query.format(hour="date_trunc('hour', ts)")),
-                                            {"low": span[0], "high": span[1]})  # fmt: skip
+                        for table, deltas in rollup_deltas(rows).items():
+                            if deltas:
+                                marks = ", ".join(["%s"] * len(deltas[0]))
+                                cur.executemany(ROLLUP_UPSERT[table].format(marks=marks), deltas)
             except psycopg.OperationalError as exc:
                 if self._conn is not None:
                     self._conn.close()
@@ -266,11 +279,11 @@ class SqliteStore:
                     marks = ", ".join("?" for _ in names)
                     values = [[_sqlite_value(getattr(r, n)) for n in names] for r in batch]
                     self._conn.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})", values)
-                span = _hours(rows)
-                if span is not None:
-                    bounds = {"low": _sqlite_value(span[0]), "high": _sqlite_value(span[1])}
-                    for query in ROLLUP_SQL.values():
-                        self._conn.execute(query.format(hour="strftime('%Y-%m-%dT%H:00:00+00:00', ts)"), bounds)
+                for table, deltas in rollup_deltas(rows).items():
+                    if deltas:
+                        marks = ", ".join(["?"] * len(deltas[0]))
+                        values = [[_sqlite_value(v) for v in delta] for delta in deltas]
+                        self._conn.executemany(ROLLUP_UPSERT[table].format(marks=marks), values)
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._conn.execute("ROLLBACK")

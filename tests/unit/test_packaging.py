@@ -84,6 +84,12 @@ def test_compose_services_are_complete_and_agree_with_env_example() -> None:
             assert condition == {"condition": "service_healthy"}
     build = services["tradeflow"]["build"]
     assert (REPO / build["context"]).is_dir()
+    for name, service in services.items():  # every file or folder a service mounts from the repo exists
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("./"):
+                assert (REPO / source).exists(), f"{name} mounts {source}, which does not exist"
+    assert {"prometheus", "grafana"} <= set(services)
     referenced = set(re.findall(r"\$\{([A-Z_]+)", text))
     assert referenced <= set(_env_example()), sorted(referenced - set(_env_example()))
     required = set(re.findall(r"\$\{([A-Z_]+):\?", text))

@@ -1,0 +1,113 @@
+"""Callback overhead per node: a 10-node graph run with the analytics handler vs the same run without it.
+
+Baseline: the identical graph invoked without callbacks, interleaved run by run in the same process; a no-op
+handler is measured too, to separate LangChain's own callback dispatch from the analytics handler's work.
+The handler is the real one, feeding the real writer (its thread writes to SQLite in a temp dir).
+Prints ``name value unit`` lines.
+
+    .venv/bin/python benchmarks/analytics_callbacks.py [--runs 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langgraph.graph import END, START, StateGraph
+from prometheus_client import CollectorRegistry
+from typing_extensions import TypedDict
+
+from analytics.callbacks import AnalyticsHandler
+from analytics.metrics import Metrics
+from analytics.prices import PriceTable
+from analytics.store import SqliteStore
+from analytics.writer import RowWriter
+
+NODES = 10
+
+
+class State(TypedDict):
+    count: int
+
+
+def _graph() -> Any:
+    builder = StateGraph(State)
+
+    async def bump(state: State) -> dict[str, int]:
+        return {"count": state["count"] + 1}
+
+    previous = START
+    for i in range(NODES):
+        builder.add_node(f"n{i}", bump)
+        builder.add_edge(previous, f"n{i}")
+        previous = f"n{i}"
+    builder.add_edge(previous, END)
+    return builder.compile()
+
+
+class NoopHandler(BaseCallbackHandler):
+    """A handler that does nothing: what LangChain's callback dispatch alone costs."""
+
+    run_inline = True
+
+
+async def _bench(runs: int, handler: AnalyticsHandler) -> dict[str, list[float]]:
+    graph = _graph()
+    configs: dict[str, Any] = {
+        "plain": None,
+        "noop": {"callbacks": [NoopHandler()], "metadata": {"graph_id": "bench"}},
+        "analytics": {"callbacks": [handler], "metadata": {"graph_id": "bench"}},
+    }
+    times: dict[str, list[float]] = {name: [] for name in configs}
+    for i in range(runs + 200):
+        for name, config in configs.items():
+            started = time.perf_counter()
+            await graph.ainvoke({"count": 0}, config)
+            if i >= 200:  # warm-up
+                times[name].append(time.perf_counter() - started)
+    return times
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics = Metrics(CollectorRegistry())
+        store = SqliteStore(Path(tmp) / "a.sqlite")
+        writer = RowWriter(lambda: store, metrics, spill_path=Path(tmp) / "spill.jsonl")
+        handler = AnalyticsHandler(metrics, writer.enqueue, PriceTable.load())
+        times = asyncio.run(_bench(args.runs, handler))
+        writer.close()
+        written = SqliteStore(Path(tmp) / "a.sqlite").fetch("SELECT count(*) FROM node_runs", {})[0][0]
+    print(f"node_rows_written {written} rows")
+    plain = times["plain"]
+    print(f"graph_{NODES}_nodes_without_handler_p50 {_pct(plain, 0.5) * 1e3:.3f} ms")
+    for name in ("noop", "analytics"):
+        for q, label in ((0.5, "p50"), (0.99, "p99")):
+            print(
+                f"{name}_handler_overhead_per_node_{label} {(_pct(times[name], q) - _pct(plain, q)) / NODES * 1e6:.1f} us"
+            )
+        print(
+            f"{name}_handler_overhead_per_node_mean "
+            f"{(statistics.mean(times[name]) - statistics.mean(plain)) / NODES * 1e6:.1f} us"
+        )
+    print(f"analytics_over_plain_p50 {_pct(times['analytics'], 0.5) / _pct(plain, 0.5):.3f} x")
+
+
+if __name__ == "__main__":
+    main()
