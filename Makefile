@@ -44,6 +44,9 @@ bench: env ## run the benchmarks (installs the bench group: litellm, for side-by
 	LITELLM_LOCAL_MODEL_COST_MAP=True $(VENV)/bin/python benchmarks/router_decision.py
 	LITELLM_LOCAL_MODEL_COST_MAP=True $(VENV)/bin/python benchmarks/router_overhead.py
 	$(VENV)/bin/python benchmarks/server_throughput.py
+	$(VENV)/bin/python benchmarks/analytics_callbacks.py
+	$(VENV)/bin/python benchmarks/analytics_ingest.py
+	$(VENV)/bin/python benchmarks/analytics_report.py
 	$(UV) sync --frozen --python $(PYTHON)
 
 lock: $(UV) ## refresh uv.lock after editing pyproject.toml
