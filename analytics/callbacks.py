@@ -49,14 +49,24 @@ class AnalyticsHandler(BaseCallbackHandler):
 
     run_inline = True
 
-    def __init__(self, metrics: Metrics, enqueue: Callable[[Row], None], prices: PriceTable) -> None:
+    def __init__(
+        self, metrics: Metrics, enqueue: Callable[[Row], None], prices: PriceTable | Callable[[], PriceTable]
+    ) -> None:
         self.metrics = metrics
         self.enqueue = enqueue
-        self.prices = prices
+        # A loader is accepted so a graph module can attach the handler at import without reading settings.
+        self._prices = prices
         self._runs: dict[UUID, _Run] = {}
         # Runnables inside a node (channel writes, parsers) only need to point at their node's run.
         self._aliases: dict[UUID, _Run] = {}
         self._node_histograms: dict[tuple[str, str], Any] = {}
+
+    @property
+    def prices(self) -> PriceTable:
+        """The price table (loaded on first use when a loader was given)."""
+        if not isinstance(self._prices, PriceTable):
+            self._prices = self._prices()
+        return self._prices
 
     # --- graph and node runs ---------------------------------------------------------------------
     def on_chain_start(

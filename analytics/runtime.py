@@ -56,11 +56,14 @@ def _enqueue(row: Row) -> None:
     writer().enqueue(row)
 
 
+def _prices() -> PriceTable:
+    return PriceTable.load(settings().prices_file)
+
+
 @functools.cache
 def handler() -> AnalyticsHandler:
-    """The callback handler every graph run carries."""
-    config = settings()
-    return AnalyticsHandler(metrics(), _enqueue, PriceTable.load(config.prices_file))
+    """The callback handler every graph run carries; settings are read on its first event, not at import."""
+    return AnalyticsHandler(metrics(), _enqueue, _prices)
 
 
 def instrument(graph: GraphT, graph_id: str) -> GraphT:

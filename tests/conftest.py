@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,11 @@ from tests.doubles.llm_server import LLMServerDouble
 from tests.support.postgres import scratch_database
 
 MODEL = "test-model"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Anything a test writes through the process-wide settings lands in a scratch folder, not in .data/."""
+    os.environ.setdefault("TRADEFLOW_DATA_DIR", tempfile.mkdtemp(prefix="tradeflow-test-data-"))
 
 
 ROUTER_DOUBLE = Path(__file__).parent / "fixtures" / "router_double.yaml"
