@@ -47,6 +47,7 @@ def writer() -> RowWriter:
         lambda: make_store(config),
         metrics(),
         spill_path=config.data_dir / "analytics-spill" / f"rows-{os.getpid()}.jsonl",
+        retention_days=config.analytics_retention_days,
     )
     atexit.register(row_writer.close)
     return row_writer

@@ -37,6 +37,8 @@ class RowWriter:
         interval_s: float = 1.0,
         spill_after_s: float = 5.0,
         max_spill_rows: int = 1_000_000,
+        retention_days: int | None = None,
+        retention_every_s: float = 6 * 3600,
     ) -> None:
         self._store_factory = store_factory
         self._store: Store | None = None
@@ -47,6 +49,9 @@ class RowWriter:
         self.interval_s = interval_s
         self.spill_after_s = spill_after_s
         self.max_spill_rows = max_spill_rows
+        self.retention_days = retention_days
+        self.retention_every_s = retention_every_s
+        self._retention_due = 0.0
         self._queue: deque[Row] = deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -94,6 +99,7 @@ class RowWriter:
         with self._flush_lock:
             try:
                 store = self._store_ready()
+                self._apply_retention(store)
                 written += self._replay(store)
                 while self._queue:
                     batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
@@ -113,6 +119,15 @@ class RowWriter:
                 if now - self._outage_since >= self.spill_after_s or len(self._queue) >= self.max_queue // 2:
                     self._spill()
         return written
+
+    def _apply_retention(self, store: Store) -> None:
+        """Drop data older than the retention period, at start and then every ``retention_every_s``."""
+        if self.retention_days is None or time.monotonic() < self._retention_due:
+            return
+        dropped = store.apply_retention(self.retention_days)
+        self._retention_due = time.monotonic() + self.retention_every_s
+        if dropped:
+            logger.info("analytics retention dropped %d partitions: %s", len(dropped), ", ".join(dropped))
 
     def _count(self, batch: list[Row]) -> None:
         for row in batch:

@@ -219,3 +219,13 @@ def test_every_dashboard_sql_panel_runs_on_the_real_schema(pg_store: PostgresSto
                 assert not re.search(r"\$__", panel.query.replace("$__timeFrom()", "").replace("$__timeTo()", ""))
                 checked += 1
     assert checked >= 8
+
+
+def test_writer_applies_retention_when_it_starts(pg_store: PostgresStore, tmp_path: Path) -> None:
+    old = datetime.now(UTC) - timedelta(days=200)
+    pg_store.write([WorkflowRunRow(old, "ancient", None, "w", "v1", "success", 1.0, None)])
+    assert _count(pg_store, "workflow_runs") == 1
+    writer, _ = _writer(pg_store, tmp_path, retention_days=90)
+    writer.enqueue(WorkflowRunRow(datetime.now(UTC), "fresh", None, "w", "v1", "success", 1.0, None))
+    writer.close()
+    assert pg_store.fetch("SELECT run_id FROM workflow_runs", {}) == [("fresh",)]
