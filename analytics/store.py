@@ -35,6 +35,14 @@ def migration_files(flavour: str) -> list[tuple[int, Path]]:
     return [(int(path.name.split("_", 1)[0]), path) for path in files]
 
 
+def group_by_table(rows: Iterable[Row]) -> dict[str, list[Row]]:
+    """Rows grouped by the table they go to, in arrival order."""
+    by_table: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        by_table[row.table].append(row)
+    return by_table
+
+
 class Store(Protocol):
     """What the writer and the reports need from a database."""
 
@@ -178,9 +186,7 @@ class PostgresStore:
 
     def write(self, rows: Sequence[Row]) -> None:
         """Append ``rows`` with COPY, then refresh the hourly rollups for the hours they touch."""
-        by_table: dict[str, list[Row]] = defaultdict(list)
-        for row in rows:
-            by_table[row.table].append(row)
+        by_table = group_by_table(rows)
         with self._lock:
             try:
                 conn = self._connect()
@@ -268,9 +274,7 @@ class SqliteStore:
 
     def write(self, rows: Sequence[Row]) -> None:
         """Insert rows and refresh the hourly rollups in one transaction."""
-        by_table: dict[str, list[Row]] = defaultdict(list)
-        for row in rows:
-            by_table[row.table].append(row)
+        by_table = group_by_table(rows)
         with self._lock:
             try:
                 self._conn.execute("BEGIN")

@@ -48,27 +48,9 @@ class RouterInput(TypedDict):
     """Workflow the call is charged to."""
 
 
-class RouterState(TypedDict):
-    """Internal state: the request, the route and every attempt."""
+class RouterState(RouterInput):
+    """Internal state: the request (as sent), the route and every attempt."""
 
-    prompt: str
-    """The user prompt."""
-    system: NotRequired[str]
-    """Optional system prompt."""
-    task_type: NotRequired[str]
-    """Task type."""
-    strategy: NotRequired[Strategy]
-    """Requested strategy."""
-    required_capabilities: NotRequired[list[str]]
-    """Required capability tags."""
-    max_tokens: NotRequired[int]
-    """Most tokens the answer may have."""
-    max_cost_usd: NotRequired[float]
-    """Cost ceiling."""
-    latency_budget_s: NotRequired[float]
-    """Latency budget."""
-    workflow: NotRequired[str]
-    """Workflow charged."""
     candidates: NotRequired[list[dict[str, Any]]]
     """Eligible backends, best first, with scores."""
     excluded: NotRequired[dict[str, str]]

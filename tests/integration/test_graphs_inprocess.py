@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -20,6 +20,7 @@ from graphs.eod_reconciliation.context import ReconciliationContext
 from graphs.errors import LLMUnavailableError
 from graphs.registry import load_builder, validate_input
 from graphs.trade_break_triage.context import TriageContext
+from graphs.trade_break_triage.state import BreakCategory
 from tests.conftest import MODEL
 from tests.doubles.llm_server import Behaviour, LLMServerDouble
 
@@ -80,15 +81,7 @@ async def test_triage_pauses_above_threshold_and_records_the_approver(
         assert pending.value["threshold"] == 1_000_000
         state = await graph.aget_state(config)
         assert state.next == ("request_approval",)
-        assert state.values["assessment"]["category"] in {
-            "price_mismatch",
-            "quantity_mismatch",
-            "settlement_date_mismatch",
-            "ssi_mismatch",
-            "missing_trade",
-            "duplicate_booking",
-            "other",
-        }
+        assert state.values["assessment"]["category"] in get_args(BreakCategory)
         final = await graph.ainvoke(
             Command(resume={"approved": False, "approver": "j.doe", "comment": "call the counterparty first"}), config
         )

@@ -21,7 +21,7 @@ from langgraph_sdk import get_client
 from analytics.dashboards.build import DASHBOARDS
 from tests.conftest import model_env
 from tests.doubles.llm_server import LLMServerDouble
-from tests.support.langgraph_server import DevServer, free_port
+from tests.support.langgraph_server import DevServer, free_port, start_with_double
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -40,10 +40,7 @@ def _need(binary: str | None, name: str) -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, llm_server: LLMServerDouble) -> Iterator[DevServer]:
-    workdir = tmp_path_factory.mktemp("metrics")
-    env = {**os.environ, **model_env(llm_server), "TRADEFLOW_DATA_DIR": str(workdir / "data")}
-    env.pop("DATABASE_URL", None)
-    dev = DevServer(workdir, env).start()
+    dev = start_with_double(tmp_path_factory.mktemp("metrics"), model_env(llm_server))
     yield dev
     dev.stop()
 

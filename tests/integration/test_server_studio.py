@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from langgraph_sdk.client import LangGraphClient
 from graphs.registry import GRAPHS
 from tests.conftest import MODEL, model_env
 from tests.doubles.llm_server import LLMServerDouble
-from tests.support.langgraph_server import DevServer
+from tests.support.langgraph_server import DevServer, start_with_double
 
 pytestmark = [pytest.mark.server]
 
@@ -39,10 +38,7 @@ def example(graph_id: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, llm_server: LLMServerDouble) -> Iterator[DevServer]:
-    workdir = tmp_path_factory.mktemp("studio")
-    env = {**os.environ, **model_env(llm_server), "TRADEFLOW_DATA_DIR": str(workdir / "data")}
-    env.pop("DATABASE_URL", None)
-    dev = DevServer(workdir, env).start()
+    dev = start_with_double(tmp_path_factory.mktemp("studio"), model_env(llm_server))
     yield dev
     dev.stop()
 

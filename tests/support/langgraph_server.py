@@ -91,3 +91,10 @@ class DevServer:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+
+
+def start_with_double(workdir: Path, model_env: dict[str, str]) -> DevServer:
+    """A server on the embedded default whose models are the LLM double (``model_env`` from conftest)."""
+    env = {**os.environ, **model_env, "TRADEFLOW_DATA_DIR": str(workdir / "data")}
+    env.pop("DATABASE_URL", None)
+    return DevServer(workdir, env).start()
