@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -29,8 +30,9 @@ from typing_extensions import TypedDict
 from analytics.callbacks import AnalyticsHandler
 from analytics.metrics import Metrics
 from analytics.prices import PriceTable
-from analytics.store import SqliteStore
+from analytics.store import PostgresStore, SqliteStore, Store
 from analytics.writer import RowWriter
+from tests.support.postgres import scratch_database
 
 NODES = 10
 
@@ -87,15 +89,22 @@ def _pct(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3000)
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         metrics = Metrics(CollectorRegistry())
-        store = SqliteStore(Path(tmp) / "a.sqlite")
+        store: Store
+        if args.store == "postgres":
+            store = PostgresStore(stack.enter_context(scratch_database("tradeflow_bench_callbacks")))
+        else:
+            store = SqliteStore(Path(tmp) / "a.sqlite")
         writer = RowWriter(lambda: store, metrics, spill_path=Path(tmp) / "spill.jsonl")
         handler = AnalyticsHandler(metrics, writer.enqueue, PriceTable.load())
         times = asyncio.run(_bench(args.runs, handler))
         writer.close()
-        written = SqliteStore(Path(tmp) / "a.sqlite").fetch("SELECT count(*) FROM node_runs", {})[0][0]
+        written = store.fetch("SELECT count(*) FROM node_runs", {})[0][0]
+        store.close()
+    print(f"store {args.store}")
     print(f"node_rows_written {written} rows")
     plain = times["plain"]
     print(f"graph_{NODES}_nodes_without_handler_p50 {_pct(plain, 0.5) * 1e3:.3f} ms")
