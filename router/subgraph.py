@@ -9,8 +9,9 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, Literal, NotRequired
 
-from langchain_core.callbacks import adispatch_custom_event
+from langchain_core.callbacks import BaseCallbackManager, adispatch_custom_event
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import ensure_config
 from langgraph.graph import END, START, StateGraph
 from pydantic import ConfigDict, with_config
 from typing_extensions import TypedDict
@@ -187,8 +188,17 @@ async def account(state: RouterState) -> dict[str, Any]:
         return {}
     progress = _progress(state)
     process_router().finish(progress)
-    await adispatch_custom_event(DECISION_EVENT, progress.record.model_dump(mode="json"))
+    if _has_listeners():
+        await adispatch_custom_event(DECISION_EVENT, progress.record.model_dump(mode="json"))
     return {"decision": progress.record}
+
+
+def _has_listeners() -> bool:
+    """Whether this run has callback handlers (analytics): the event costs time, so send it only then."""
+    callbacks = ensure_config().get("callbacks")
+    if isinstance(callbacks, BaseCallbackManager):
+        return bool(callbacks.handlers)
+    return bool(callbacks)
 
 
 builder = StateGraph(RouterState, input_schema=RouterInput, output_schema=RouterOutput)
