@@ -13,7 +13,8 @@ from analytics.callbacks import AnalyticsHandler
 from analytics.metrics import Metrics
 from analytics.prices import PriceTable
 from analytics.rows import Row
-from analytics.store import PostgresStore, SqliteStore, Store
+from analytics.sqlite_store import SqliteStore
+from analytics.store import PostgresStore, Store
 from analytics.writer import RowWriter
 from core.settings import Settings, load_settings
 

@@ -30,7 +30,8 @@ from typing_extensions import TypedDict
 from analytics.callbacks import AnalyticsHandler
 from analytics.metrics import Metrics
 from analytics.prices import PriceTable
-from analytics.store import PostgresStore, SqliteStore, Store
+from analytics.sqlite_store import SqliteStore
+from analytics.store import PostgresStore, Store
 from analytics.writer import RowWriter
 from tests.support.postgres import scratch_database
 

@@ -85,6 +85,7 @@ async def run_attempt(
         except TimeoutError:
             raise AttemptError(ErrorClass.FIRST_TOKEN_TIMEOUT, f"no answer within {timeouts.first_token_s}s") from None
         except Exception as exc:
+            # classify() knows every client failure and re-raises anything else unchanged (a bug stays a bug).
             raise classify(exc, started=False) from exc
         latency = clock() - started
         if not isinstance(reply, AIMessage) or not _finished(reply):
@@ -125,6 +126,7 @@ async def _stream_attempt(
         limit = timeouts.first_token_s if first_at is None else timeouts.stream_idle_s
         raise AttemptError(kind, f"silent for {limit}s", emitted=emitted) from None
     except Exception as exc:
+        # As above: known client failures become AttemptErrors, anything else propagates as it was.
         error = classify(exc, started=first_at is not None)
         error.emitted = emitted
         raise error from exc

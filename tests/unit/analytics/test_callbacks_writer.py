@@ -15,7 +15,7 @@ from analytics.errors import StoreUnavailableError
 from analytics.metrics import Metrics
 from analytics.prices import PriceTable
 from analytics.rows import NodeRunRow, Row, WorkflowRunRow
-from analytics.store import SqliteStore
+from analytics.sqlite_store import SqliteStore
 from analytics.writer import RowWriter
 from graphs.registry import load_builder
 
