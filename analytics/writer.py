@@ -7,6 +7,7 @@ the queue and the spill file are both full, and each drop is counted in a metric
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import threading
@@ -84,7 +85,12 @@ class RowWriter:
         while not self._stop.is_set():
             self._wake.wait(self.interval_s)
             self._wake.clear()
-            self.flush()
+            try:
+                self.flush()
+            except Exception:
+                # The writer must outlive any one failure (a bad migration, a driver bug): rows stay queued
+                # and the next interval tries again; the error is logged, not swallowed.
+                logger.exception("analytics writer failed; retrying at the next interval")
 
     def _store_ready(self) -> Store:
         if self._store is None:
@@ -130,8 +136,8 @@ class RowWriter:
             logger.info("analytics retention dropped %d partitions: %s", len(dropped), ", ".join(dropped))
 
     def _count(self, batch: list[Row]) -> None:
-        for row in batch:
-            self.metrics.rows_written.labels(row.table).inc()
+        for table, count in collections.Counter(row.table for row in batch).items():
+            self.metrics.rows_written.labels(table).inc(count)
 
     def _spill(self) -> None:
         room = self.max_spill_rows - self._spilled

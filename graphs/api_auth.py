@@ -20,7 +20,7 @@ from langgraph_sdk import Auth, get_client
 
 from core.settings import Settings, load_settings
 from graphs.errors import InvalidInputError
-from graphs.registry import graph_id_for_assistant, validate_input, validate_resume
+from graphs.registry import GRAPHS, graph_id_for_assistant, validate_input, validate_resume
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +48,13 @@ async def _graph_id(assistant_id: str) -> str | None:
     known = graph_id_for_assistant(assistant_id)
     if known is not None:
         return known
-    # An assistant created through the API: ask the server itself (in-process transport).
-    assistant = await get_client().assistants.get(assistant_id)
-    return str(assistant["graph_id"])
+    # An assistant created through the API: ask the server itself (in-process transport), with the key
+    # when one is configured, since that request passes through this module's authentication too.
+    key = _settings().api_key
+    client = get_client(headers={"x-api-key": key} if key else None)
+    assistant = await client.assistants.get(assistant_id)
+    graph_id = str(assistant["graph_id"])
+    return graph_id if graph_id in GRAPHS else None
 
 
 def _problems_for(graph_id: str, kwargs: dict[str, Any]) -> InvalidInputError | None:
