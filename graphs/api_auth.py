@@ -51,7 +51,7 @@ async def _graph_id(assistant_id: str) -> str | None:
     # An assistant created through the API: ask the server itself (in-process transport), with the key
     # when one is configured, since that request passes through this module's authentication too.
     key = _settings().api_key
-    client = get_client(headers={"x-api-key": key} if key else None)
+    client = get_client(api_key=key) if key else get_client()
     assistant = await client.assistants.get(assistant_id)
     graph_id = str(assistant["graph_id"])
     return graph_id if graph_id in GRAPHS else None

@@ -139,3 +139,22 @@ def test_make_run_serves_the_api(tmp_path: Path) -> None:
     output = log.read_text(errors="replace")
     assert answered, output[-3000:]
     assert f"API: http://127.0.0.1:{port}" in output
+
+
+async def test_api_key_protects_every_request_and_validation_still_works(tmp_path: Path) -> None:
+    env = {**_base_env(tmp_path), "TRADEFLOW_API_KEY": "k-7f3a91"}
+    server = DevServer(tmp_path, env).start()
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            refused = await http.post(f"{server.url}/assistants/search", json={})
+            assert refused.status_code == 401
+        client = get_client(url=server.url, api_key="k-7f3a91")
+        assistant = await client.assistants.create("heartbeat", name="probe")
+        out = await client.runs.wait(None, assistant["assistant_id"], input={"message": "ok"})
+        assert isinstance(out, dict) and out["message"] == "ok"
+        with pytest.raises(httpx.HTTPStatusError) as info:
+            await client.runs.wait(None, assistant["assistant_id"], input={"message": 7})
+        assert info.value.response.status_code == 422
+    finally:
+        server.stop()
+    assert "k-7f3a91" not in server.output()
