@@ -151,7 +151,8 @@ async def test_api_key_protects_every_request_and_validation_still_works(tmp_pat
         client = get_client(url=server.url, api_key="k-7f3a91")
         assistant = await client.assistants.create("heartbeat", name="probe")
         out = await client.runs.wait(None, assistant["assistant_id"], input={"message": "ok"})
-        assert isinstance(out, dict) and out["message"] == "ok"
+        assert isinstance(out, dict)
+        assert out["message"] == "ok"
         with pytest.raises(httpx.HTTPStatusError) as info:
             await client.runs.wait(None, assistant["assistant_id"], input={"message": 7})
         assert info.value.response.status_code == 422
