@@ -308,34 +308,10 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             self._chunk(_openai_delta(cid, model, piece, index == 0) if sse else _ollama_delta(model, piece))
         if sse:
-            self._chunk(
-                _sse(
-                    {
-                        "id": cid,
-                        "object": "chat.completion.chunk",
-                        "created": 0,
-                        "model": model,
-                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                    }
-                )
-            )
+            self._chunk(_sse(_openai_chunk(cid, model, [{"index": 0, "delta": {}, "finish_reason": "stop"}])))
             if include_usage:
-                self._chunk(
-                    _sse(
-                        {
-                            "id": cid,
-                            "object": "chat.completion.chunk",
-                            "created": 0,
-                            "model": model,
-                            "choices": [],
-                            "usage": {
-                                "prompt_tokens": usage[0],
-                                "completion_tokens": usage[1],
-                                "total_tokens": sum(usage),
-                            },
-                        }
-                    )
-                )
+                totals = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}
+                self._chunk(_sse(_openai_chunk(cid, model, [], usage=totals)))
             if fault == "missing_done":
                 self._end_chunked()
                 return
@@ -364,19 +340,15 @@ def _sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload).encode() + b"\n\n"
 
 
+def _openai_chunk(cid: str, model: str, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {"id": cid, "object": "chat.completion.chunk", "created": 0, "model": model, "choices": choices, **extra}
+
+
 def _openai_delta(cid: str, model: str, piece: str, first: bool) -> bytes:
     delta: dict[str, Any] = {"content": piece}
     if first:
         delta["role"] = "assistant"
-    return _sse(
-        {
-            "id": cid,
-            "object": "chat.completion.chunk",
-            "created": 0,
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
-        }
-    )
+    return _sse(_openai_chunk(cid, model, [{"index": 0, "delta": delta, "finish_reason": None}]))
 
 
 def _ollama_delta(model: str, piece: str) -> bytes:
