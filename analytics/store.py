@@ -7,6 +7,7 @@ for the embedded default. Migrations are versioned SQL files applied at start.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -106,11 +107,12 @@ def rollup_deltas(rows: Iterable[Row]) -> dict[str, list[tuple[Any, ...]]]:
     }
 
 
+_PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+
 def to_pyformat(query: str) -> str:
     """``:name`` placeholders to psycopg's ``%(name)s`` (queries are written once for both dialects)."""
-    import re
-
-    return re.sub(r"(?<![:\w]):([a-z_][a-z0-9_]*)", r"%(\1)s", query.replace("%", "%%"))
+    return _PLACEHOLDER.sub(r"%(\1)s", query.replace("%", "%%"))
 
 
 class PostgresStore:

@@ -10,7 +10,6 @@ from functools import cache
 from typing import Any
 
 from langgraph.graph import StateGraph
-from langgraph.graph.state import CompiledStateGraph
 from pydantic import TypeAdapter, ValidationError
 
 from graphs.eod_reconciliation.state import ReconciliationInput
@@ -76,13 +75,6 @@ def load_builder(graph_id: str) -> StateGraph[Any, Any, Any, Any]:
     module = importlib.import_module(get_entry(graph_id).module)
     builder: StateGraph[Any, Any, Any, Any] = module.builder
     return builder
-
-
-def load_graph(graph_id: str) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """The compiled graph the server serves for ``graph_id`` (no checkpointer)."""
-    module = importlib.import_module(get_entry(graph_id).module)
-    graph: CompiledStateGraph[Any, Any, Any, Any] = module.graph
-    return graph
 
 
 @cache
