@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from analytics.errors import ReportQueryError
@@ -31,8 +31,12 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 
 def _bucket(dialect: Dialect, unit: str, column: str) -> str:
+    """A UTC hour or day bucket of ``column``, whatever the session's time zone."""
     if dialect == "postgres":
-        return f"date_trunc('{unit}', {column})"
+        if unit == "day" and column == "ts":
+            return "day"  # llm_calls stores its UTC day (migration 003), so raw reports skip date_trunc per row
+        # date_trunc over a UTC timestamp (an immutable expression, which the extended statistics can cover)
+        return f"date_trunc('{unit}', {column} AT TIME ZONE 'UTC')"
     pattern = "%Y-%m-%dT%H:00:00+00:00" if unit == "hour" else "%Y-%m-%dT00:00:00+00:00"
     return f"strftime('{pattern}', {column})"
 
@@ -147,4 +151,11 @@ def _quantile(ordered: list[float], q: float) -> float | None:
 
 
 def _plain(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(v.isoformat() if isinstance(v, datetime) else v for v in row)
+    """Buckets as ISO date-times in UTC (Postgres returns dates and UTC timestamps; SQLite already strings)."""
+    return tuple(_iso(v) if isinstance(v, date) else v for v in row)
+
+
+def _iso(value: date) -> str:
+    if not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC).isoformat()
+    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()

@@ -75,6 +75,11 @@ class SqliteStore:
                 self._conn.execute(f"DELETE FROM {table} WHERE ts < ?", (cutoff,))
         return []
 
+    def refresh_statistics(self) -> None:
+        """Refresh SQLite's planner statistics."""
+        with self._lock:
+            self._conn.execute("ANALYZE")
+
     def close(self) -> None:
         """Close the database."""
         self._conn.close()

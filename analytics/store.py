@@ -60,6 +60,9 @@ class Store(Protocol):
     def apply_retention(self, keep_days: int, today: date | None = None) -> list[str]:
         """Drop data older than ``keep_days``."""
 
+    def refresh_statistics(self) -> None:
+        """Refresh the query planner's statistics on the analytics tables."""
+
     def close(self) -> None:
         """Release the connection."""
 
@@ -132,6 +135,9 @@ class PostgresStore:
         if self._conn is None or self._conn.closed or self._conn.broken:
             try:
                 self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=int(self.connect_timeout_s))
+                # A report over N daily partitions JIT-compiles each one: seconds at 30 partitions, more than the
+                # query itself takes. These connections only append rows and run reports.
+                self._conn.execute("SET jit = off")
             except psycopg.OperationalError as exc:
                 raise StoreUnavailableError(f"analytics store {redact_url(self.url)}: {exc}") from exc
         return self._conn
@@ -241,6 +247,17 @@ class PostgresStore:
                     self._partitions.discard(name)
                     dropped.append(name)
             return sorted(dropped)
+
+    def refresh_statistics(self) -> None:
+        """ANALYZE the partitioned parents: autovacuum analyzes partitions but never a partitioned parent, and
+        the raw reports' group-count estimates come from the parent's (extended) statistics."""
+        with self._lock:
+            try:
+                conn = self._connect()
+                for table in PARTITIONED:
+                    conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailableError(f"analytics store {redact_url(self.url)}: {exc}") from exc
 
     def close(self) -> None:
         """Close the connection."""

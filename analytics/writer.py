@@ -39,7 +39,7 @@ class RowWriter:
         spill_after_s: float = 5.0,
         max_spill_rows: int = 1_000_000,
         retention_days: int | None = None,
-        retention_every_s: float = 6 * 3600,
+        maintenance_every_s: float = 6 * 3600,
     ) -> None:
         self._store_factory = store_factory
         self._store: Store | None = None
@@ -51,8 +51,8 @@ class RowWriter:
         self.spill_after_s = spill_after_s
         self.max_spill_rows = max_spill_rows
         self.retention_days = retention_days
-        self.retention_every_s = retention_every_s
-        self._retention_due = 0.0
+        self.maintenance_every_s = maintenance_every_s
+        self._maintenance_due = 0.0
         self._queue: deque[Row] = deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -105,7 +105,7 @@ class RowWriter:
         with self._flush_lock:
             try:
                 store = self._store_ready()
-                self._apply_retention(store)
+                self._maintain(store)
                 written += self._replay(store)
                 while self._queue:
                     batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
@@ -126,14 +126,16 @@ class RowWriter:
                     self._spill()
         return written
 
-    def _apply_retention(self, store: Store) -> None:
-        """Drop data older than the retention period, at start and then every ``retention_every_s``."""
-        if self.retention_days is None or time.monotonic() < self._retention_due:
+    def _maintain(self, store: Store) -> None:
+        """At start and then every ``maintenance_every_s``: drop data past retention, refresh planner statistics."""
+        if time.monotonic() < self._maintenance_due:
             return
-        dropped = store.apply_retention(self.retention_days)
-        self._retention_due = time.monotonic() + self.retention_every_s
-        if dropped:
-            logger.info("analytics retention dropped %d partitions: %s", len(dropped), ", ".join(dropped))
+        self._maintenance_due = time.monotonic() + self.maintenance_every_s
+        if self.retention_days is not None:
+            dropped = store.apply_retention(self.retention_days)
+            if dropped:
+                logger.info("analytics retention dropped %d partitions: %s", len(dropped), ", ".join(dropped))
+        store.refresh_statistics()
 
     def _count(self, batch: list[Row]) -> None:
         for table, count in collections.Counter(row.table for row in batch).items():

@@ -102,9 +102,9 @@ def main() -> None:
         writer = RowWriter(lambda: store, metrics, spill_path=Path(tmp) / "spill.jsonl")
         handler = AnalyticsHandler(metrics, writer.enqueue, PriceTable.load())
         times = asyncio.run(_bench(args.runs, handler))
-        writer.close()
+        writer.flush()
         written = store.fetch("SELECT count(*) FROM node_runs", {})[0][0]
-        store.close()
+        writer.close()  # closes the store too
     print(f"store {args.store}")
     print(f"node_rows_written {written} rows")
     plain = times["plain"]

@@ -200,6 +200,39 @@ def test_reports_from_raw_and_rollup_agree_and_injection_finds_nothing(pg_store:
     assert sum(t["runs"] for t in trends) == 60
 
 
+def test_report_buckets_are_utc_days_whatever_the_session_time_zone() -> None:
+    late = datetime(2026, 11, 24, 23, 30, tzinfo=UTC)  # already the 25th in Tokyo
+    with scratch_database("tradeflow_analytics_tz") as url:
+        store = PostgresStore(url + "?options=-c%20TimeZone%3DAsia%2FTokyo")
+        store.migrate()
+        assert store.fetch("SHOW TimeZone", {}) == [("Asia/Tokyo",)]
+        store.write([LlmCallRow(late, "r", None, "w", "openai", "m", None, "success", None, 1, None, 1, 1, 0,
+                                "provider", 0.5, "price_table:x", 0.1, None)])  # fmt: skip
+        store.write([WorkflowRunRow(late, "r", None, "w", "v1", "success", 1.0, None)])
+        since = late - timedelta(days=2)
+        for from_rollup in (False, True):
+            rows = cost_report(store, ReportRequest(since=since, by=("day",), from_rollup=from_rollup))
+            assert [r["day"] for r in rows] == ["2026-11-24T00:00:00+00:00"], from_rollup
+            hours = cost_report(store, ReportRequest(since=since, by=("hour",), from_rollup=from_rollup))
+            assert [r["hour"] for r in hours] == ["2026-11-24T23:00:00+00:00"], from_rollup
+        assert [t["day"] for t in trend_report(store, since, "day")] == ["2026-11-24T00:00:00+00:00"]
+        store.close()
+
+
+def test_maintenance_fills_the_planner_statistics_raw_reports_need(pg_store: PostgresStore, tmp_path: Path) -> None:
+    _seed(pg_store, datetime.now(UTC))
+    ndistinct = "SELECT count(*) FROM pg_statistic_ext s JOIN pg_statistic_ext_data d ON d.stxoid = s.oid " \
+                "WHERE s.stxname = 'llm_calls_day_groups' AND d.stxdinherit AND d.stxdndistinct IS NOT NULL"  # fmt: skip
+    assert _count_of(pg_store, ndistinct) == 0
+    writer, _ = _writer(pg_store, tmp_path)
+    writer.flush()  # the first flush runs maintenance
+    assert _count_of(pg_store, ndistinct) == 1
+
+
+def _count_of(store: PostgresStore, query: str) -> int:
+    return int(store.fetch(query, {})[0][0])
+
+
 def _grafana_sql(query: str, since: datetime, until: datetime) -> str:
     query = query.replace("$__timeFrom()", f"'{since.isoformat()}'::timestamptz")
     return query.replace("$__timeTo()", f"'{until.isoformat()}'::timestamptz")
