@@ -249,8 +249,11 @@ class PostgresStore:
             return sorted(dropped)
 
     def refresh_statistics(self) -> None:
-        """ANALYZE the partitioned parents: autovacuum analyzes partitions but never a partitioned parent, and
-        the raw reports' group-count estimates come from the parent's (extended) statistics."""
+        """ANALYZE the partitioned parents.
+
+        Autovacuum analyzes partitions but never a partitioned parent, and the raw reports' group-count
+        estimates come from the parent's (extended) statistics.
+        """
         with self._lock:
             try:
                 conn = self._connect()
