@@ -2,11 +2,13 @@
 
 Attached to every graph run (the served graphs carry it in their config; the CLI passes it too). It runs
 inline on the event loop and does no I/O: counters and histograms in memory, rows onto the writer's queue.
+Per node it only reads the clock twice; the rest waits for :meth:`AnalyticsHandler.drain`.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -22,30 +24,36 @@ from analytics.prices import PriceTable
 from analytics.rows import NodeRunRow, Row, WorkflowRunRow
 
 UNVERSIONED = "unversioned"
+MAX_PENDING = 50_000
 
 
-class _Run:
-    """What the handler remembers about a run between its start and end events."""
+class _Root:
+    """A workflow run, as every chain run inside it (its nodes, their runnables) points to it."""
 
-    __slots__ = (
-        "interrupted", "is_node", "name", "provider", "root", "root_id", "started", "thread_id", "version", "workflow",
-    )  # fmt: skip
+    __slots__ = ("interrupted", "root_id", "run_id", "started", "thread_id", "version", "workflow")
 
-    def __init__(self, root: UUID, workflow: str, version: str, name: str, *, is_node: bool = False) -> None:
-        self.root = root
-        self.root_id = str(root)
+    def __init__(self, run_id: UUID, workflow: str, version: str, thread_id: str | None) -> None:
+        self.run_id = run_id
+        self.root_id = str(run_id)
         self.workflow = workflow
         self.version = version
-        self.name = name
-        self.is_node = is_node
-        self.thread_id: str | None = None
-        self.provider = "unknown"
+        self.thread_id = thread_id
         self.interrupted = False
         self.started = time.perf_counter()
 
 
+# A finished node, kept as plain values until drain(): (workflow run, node, started, ended, wall clock, status).
+_NodeEnd = tuple[_Root, str, float, float, float, str]
+
+
 class AnalyticsHandler(BaseCallbackHandler):
-    """Turns LangGraph/LangChain callback events into Prometheus metrics and analytics rows."""
+    """Turns LangGraph/LangChain callback events into Prometheus metrics and analytics rows.
+
+    Workflow runs and model calls are recorded as their events arrive. Node runs, the frequent events, only
+    note two clock readings on the workflow's path; :meth:`drain` turns them into histogram observations and
+    rows. The writer's thread drains every flush interval and ``/metrics`` drains before each scrape, so
+    neither the rows nor the metrics lag behind what a reader sees.
+    """
 
     run_inline = True
 
@@ -56,9 +64,11 @@ class AnalyticsHandler(BaseCallbackHandler):
         self.enqueue = enqueue
         # A loader is accepted so a graph module can attach the handler at import without reading settings.
         self._prices = prices
-        self._runs: dict[UUID, _Run] = {}
-        # Runnables inside a node (channel writes, parsers) only need to point at their node's run.
-        self._aliases: dict[UUID, _Run] = {}
+        # Every open chain run (workflow, node, runnable inside a node) -> its workflow run.
+        self._owners: dict[UUID, _Root] = {}
+        self._nodes: dict[UUID, tuple[float, str]] = {}
+        self._pending: deque[_NodeEnd] = deque()
+        self._llm_runs: dict[UUID, tuple[_Root | None, str, str, float]] = {}
         self._node_histograms: dict[tuple[str, str], Any] = {}
 
     @property
@@ -67,6 +77,11 @@ class AnalyticsHandler(BaseCallbackHandler):
         if not isinstance(self._prices, PriceTable):
             self._prices = self._prices()
         return self._prices
+
+    @property
+    def open_runs(self) -> int:
+        """Chain and model runs started and not yet ended (0 between workflow runs)."""
+        return len(self._owners) + len(self._nodes) + len(self._llm_runs)
 
     # --- graph and node runs ---------------------------------------------------------------------
     def on_chain_start(
@@ -77,63 +92,82 @@ class AnalyticsHandler(BaseCallbackHandler):
         run_id: UUID,
         parent_run_id: UUID | None = None,
         metadata: dict[str, Any] | None = None,
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         """Open a workflow run (no parent) or a node run (named like its ``langgraph_node``)."""
-        metadata = metadata or {}
-        name = str(kwargs.get("name") or "")
         if parent_run_id is None:
-            workflow = str(metadata.get("graph_id") or name or "unknown")
-            run = _Run(run_id, workflow, str(metadata.get("workflow_version") or UNVERSIONED), name)
+            metadata = metadata or {}
             thread_id = metadata.get("thread_id")
-            run.thread_id = str(thread_id) if thread_id is not None else None
-            self._runs[run_id] = run
+            self._owners[run_id] = _Root(
+                run_id, str(metadata.get("graph_id") or name or "unknown"),
+                str(metadata.get("workflow_version") or UNVERSIONED), str(thread_id) if thread_id is not None else None,
+            )  # fmt: skip
             return
-        parent = self._runs.get(parent_run_id) or self._aliases.get(parent_run_id)
-        if parent is None:
+        root = self._owners.get(parent_run_id)
+        if root is None:
             return
-        if name and name == metadata.get("langgraph_node"):
-            node = _Run(parent.root, parent.workflow, parent.version, name, is_node=True)
-            node.root_id = parent.root_id
-            self._runs[run_id] = node
-        else:
-            self._aliases[run_id] = parent
+        self._owners[run_id] = root
+        if metadata is not None and name and name == metadata.get("langgraph_node"):
+            self._nodes[run_id] = (time.perf_counter(), name)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        """Close a run as a success, or as interrupted when one of its nodes paused for a human."""
-        if self._aliases.pop(run_id, None) is not None:
+        """Close a run as a success, or a workflow run as interrupted when a node paused for a human."""
+        root = self._owners.pop(run_id, None)
+        if root is None:
             return
-        run = self._runs.get(run_id)
-        self._finish(run_id, "interrupted" if run is not None and run.interrupted else "success", None)
+        node = self._nodes.pop(run_id, None)
+        if node is not None:  # the hot path: two clock readings and an append
+            self._pending.append((root, node[1], node[0], time.perf_counter(), time.time(), "success"))
+            if len(self._pending) >= MAX_PENDING:  # nobody is draining: keep memory bounded, lose nothing
+                self.drain()
+        elif root.run_id == run_id:
+            self._finish_workflow(root, "interrupted" if root.interrupted else "success", None)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a run as an error; an ``interrupt()`` marks its workflow run as interrupted instead."""
-        if isinstance(error, GraphInterrupt):
-            run = self._runs.get(run_id) or self._aliases.get(run_id)
-            if run is not None and run.root in self._runs:
-                self._runs[run.root].interrupted = True
-            self._finish(run_id, "interrupted", None)
-        else:
-            self._finish(run_id, "error", type(error).__name__)
-
-    def _finish(self, run_id: UUID, status: str, error_type: str | None) -> None:
-        run = self._runs.pop(run_id, None)
-        if run is None:
-            self._aliases.pop(run_id, None)
+        root = self._owners.pop(run_id, None)
+        if root is None:
             return
-        duration = time.perf_counter() - run.started
-        if run.root == run_id:
-            self.metrics.workflow_runs.labels(run.workflow, run.version, status).inc()
-            self.metrics.workflow_duration.labels(run.workflow, run.version).observe(duration)
-            self.enqueue(WorkflowRunRow(datetime.now(UTC), run.root_id, run.thread_id, run.workflow, run.version,
-                                        status, duration, error_type))  # fmt: skip
-        elif run.is_node:
-            key = (run.workflow, run.name)
+        interrupted = isinstance(error, GraphInterrupt)
+        if interrupted:
+            root.interrupted = True
+        node = self._nodes.pop(run_id, None)
+        if node is not None:
+            self._pending.append((root, node[1], node[0], time.perf_counter(), time.time(),
+                                  "interrupted" if interrupted else "error"))  # fmt: skip
+        elif root.run_id == run_id:
+            self._finish_workflow(root, "interrupted" if interrupted else "error",
+                                  None if interrupted else type(error).__name__)  # fmt: skip
+
+    def _finish_workflow(self, root: _Root, status: str, error_type: str | None) -> None:
+        duration = time.perf_counter() - root.started
+        self.metrics.workflow_runs.labels(root.workflow, root.version, status).inc()
+        self.metrics.workflow_duration.labels(root.workflow, root.version).observe(duration)
+        self.enqueue(WorkflowRunRow(datetime.now(UTC), root.root_id, root.thread_id, root.workflow, root.version,
+                                    status, duration, error_type))  # fmt: skip
+
+    def drain(self) -> int:
+        """Record the node runs finished since the last drain (histograms and rows); returns how many.
+
+        Safe to call from any thread: each finished node is taken off the queue exactly once.
+        """
+        drained = 0
+        pending = self._pending
+        while True:
+            try:
+                root, name, started, ended, wall, status = pending.popleft()
+            except IndexError:
+                return drained
+            duration = ended - started
+            key = (root.workflow, name)
             histogram = self._node_histograms.get(key)
             if histogram is None:
                 histogram = self._node_histograms[key] = self.metrics.node_duration.labels(*key)
             histogram.observe(duration)
-            self.enqueue(NodeRunRow(datetime.now(UTC), run.root_id, run.workflow, run.name, status, duration))
+            self.enqueue(NodeRunRow(datetime.fromtimestamp(wall, UTC), root.root_id, root.workflow, name, status,
+                                    duration))  # fmt: skip
+            drained += 1
 
     # --- model calls ---------------------------------------------------------------------------------
     def on_chat_model_start(
@@ -148,25 +182,17 @@ class AnalyticsHandler(BaseCallbackHandler):
     ) -> None:
         """Remember which workflow a model call belongs to."""
         metadata = metadata or {}
-        parent = (
-            (self._runs.get(parent_run_id) or self._aliases.get(parent_run_id)) if parent_run_id is not None else None
-        )
-        if parent is not None:
-            run = _Run(parent.root, parent.workflow, parent.version, "llm")
-        else:
-            run = _Run(run_id, str(metadata.get("graph_id") or "adhoc"), UNVERSIONED, "llm")
-        run.provider = str(metadata.get("ls_provider") or "unknown")
-        self._runs[run_id] = run
+        root = self._owners.get(parent_run_id) if parent_run_id is not None else None
+        workflow = root.workflow if root is not None else str(metadata.get("graph_id") or "adhoc")
+        provider = str(metadata.get("ls_provider") or "unknown")
+        self._llm_runs[run_id] = (root, workflow, provider, time.perf_counter())
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         """One row per attempt (and one per routing decision), and the GenAI metrics."""
-        run = self._runs.pop(run_id, None)
-        if run is None:
-            run = _Run(run_id, "adhoc", UNVERSIONED, "llm")
-        duration = time.perf_counter() - run.started
-        root = str(run.root) if run.root != run_id else None
-        rows, decision = llm_rows(response, run.workflow, root, duration, run.provider, self.prices)
-        record_llm_metrics(self.metrics, rows, decision, run.workflow)
+        root, workflow, provider, started = self._llm_runs.pop(run_id, (None, "adhoc", "unknown", time.perf_counter()))
+        rows, decision = llm_rows(response, workflow, root.root_id if root is not None else None,
+                                  time.perf_counter() - started, provider, self.prices)  # fmt: skip
+        record_llm_metrics(self.metrics, rows, decision, workflow)
         for row in rows:
             self.enqueue(row)
 
@@ -177,14 +203,14 @@ class AnalyticsHandler(BaseCallbackHandler):
         """A decision record sent by the router subgraph (which calls backends without a chat model run)."""
         if name != DECISION_EVENT or not isinstance(data, dict):
             return
-        run = self._runs.get(run_id) or self._aliases.get(run_id)
-        workflow = run.workflow if run is not None else str((metadata or {}).get("graph_id") or "llm_router")
-        root = str(run.root) if run is not None else None
-        rows = decision_rows(data, workflow, root, datetime.now(UTC), self.prices)
+        root = self._owners.get(run_id)
+        workflow = root.workflow if root is not None else str((metadata or {}).get("graph_id") or "llm_router")
+        rows = decision_rows(data, workflow, root.root_id if root is not None else None, datetime.now(UTC),
+                             self.prices)  # fmt: skip
         record_llm_metrics(self.metrics, rows, data, workflow)
         for row in rows:
             self.enqueue(row)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Forget a failed call (the router's decision record, when there is one, arrives on success)."""
-        self._runs.pop(run_id, None)
+        self._llm_runs.pop(run_id, None)

@@ -18,13 +18,13 @@ from starlette.routing import Route
 from analytics.errors import AnalyticsError
 from analytics.queries import ReportRequest, cost_report, parse_since, trend_report, workflow_report
 from analytics.reports import render
-from analytics.runtime import make_store, metrics, settings
+from analytics.runtime import handler, make_store, settings
 from analytics.store import Store
 
 
 def metrics_payload() -> bytes:
     """The exposition text: merged across worker processes when PROMETHEUS_MULTIPROC_DIR is set."""
-    metrics()  # make sure tradeflow's metrics exist before the first scrape
+    handler().drain()  # node runs finished since the writer's last flush
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

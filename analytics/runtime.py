@@ -50,6 +50,7 @@ def writer() -> RowWriter:
         spill_path=config.data_dir / "analytics-spill" / f"rows-{os.getpid()}.jsonl",
         retention_days=config.analytics_retention_days,
     )
+    row_writer.add_source(handler().drain)  # node runs are recorded on the writer's thread
     atexit.register(row_writer.close)
     return row_writer
 

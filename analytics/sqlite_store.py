@@ -13,6 +13,8 @@ from analytics.errors import StoreUnavailableError
 from analytics.rows import ROW_TYPES, Row, columns
 from analytics.store import PARTITIONED, ROLLUP_UPSERT, Dialect, group_by_table, migration_files, rollup_deltas
 
+ROWS_PER_INSERT = 500
+
 
 class SqliteStore:
     """The same tables in SQLite: the embedded default when no DATABASE_URL is set."""
@@ -24,6 +26,7 @@ class SqliteStore:
         self.path = path
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
+        self._max_variables = self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         self._lock = threading.Lock()
 
     def migrate(self) -> None:
@@ -46,10 +49,7 @@ class SqliteStore:
             try:
                 self._conn.execute("BEGIN")
                 for table, batch in by_table.items():
-                    names = columns(ROW_TYPES[table])
-                    marks = ", ".join("?" for _ in names)
-                    values = [[_sqlite_value(getattr(r, n)) for n in names] for r in batch]
-                    self._conn.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})", values)
+                    self._insert(table, batch)
                 for table, deltas in rollup_deltas(rows).items():
                     if deltas:
                         marks = ", ".join(["?"] * len(deltas[0]))
@@ -59,6 +59,22 @@ class SqliteStore:
             except sqlite3.Error as exc:
                 self._conn.execute("ROLLBACK")
                 raise StoreUnavailableError(f"analytics store {self.path}: {exc}") from exc
+
+    def _insert(self, table: str, batch: Sequence[Row]) -> None:
+        """Insert many rows per statement.
+
+        sqlite3 releases the GIL around every statement it steps: a row-by-row executemany from the writer's
+        thread hands the GIL back and forth with the event loop once per row, which slowed every workflow
+        run in the process by ~19% while the writer was busy (benchmarks/analytics_callbacks.py).
+        """
+        names = columns(ROW_TYPES[table])
+        per_statement = max(1, min(ROWS_PER_INSERT, self._max_variables // len(names)))
+        row_marks = "(" + ", ".join("?" for _ in names) + ")"
+        head = f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+        for start in range(0, len(batch), per_statement):
+            chunk = batch[start : start + per_statement]
+            values = [_sqlite_value(getattr(r, n)) for r in chunk for n in names]
+            self._conn.execute(head + ", ".join([row_marks] * len(chunk)), values)
 
     def fetch(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Run a report query with bound parameters."""

@@ -61,6 +61,11 @@ class RowWriter:
         self._spilled = self._count_spilled()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._sources: list[Callable[[], object]] = []
+
+    def add_source(self, drain: Callable[[], object]) -> None:
+        """Call ``drain`` at the start of every flush (a producer that batches its rows, e.g. the handler)."""
+        self._sources.append(drain)
 
     # --- hot path ---------------------------------------------------------------------------------
     def enqueue(self, row: Row) -> None:
@@ -101,6 +106,8 @@ class RowWriter:
 
     def flush(self) -> int:
         """Write everything queued (and any spilled rows) now; returns rows written."""
+        for drain in self._sources:
+            drain()
         written = 0
         with self._flush_lock:
             try:

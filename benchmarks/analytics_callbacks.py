@@ -101,6 +101,7 @@ def main() -> None:
             store = SqliteStore(Path(tmp) / "a.sqlite")
         writer = RowWriter(lambda: store, metrics, spill_path=Path(tmp) / "spill.jsonl")
         handler = AnalyticsHandler(metrics, writer.enqueue, PriceTable.load())
+        writer.add_source(handler.drain)  # as analytics.runtime wires it: node runs recorded on the writer's thread
         times = asyncio.run(_bench(args.runs, handler))
         writer.flush()
         written = store.fetch("SELECT count(*) FROM node_runs", {})[0][0]

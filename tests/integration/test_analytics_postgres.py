@@ -57,6 +57,7 @@ async def test_exact_row_counts_after_routed_runs(
         monkeypatch.setenv(key, value)
     writer, metrics = _writer(pg_store, tmp_path)
     handler = AnalyticsHandler(metrics, writer.enqueue, PriceTable.load())
+    writer.add_source(handler.drain)
     graph = load_builder("eod_reconciliation").compile()
     payload = json.loads((REPO / "examples" / "eod_reconciliation.json").read_text())
     runs = 4
@@ -98,6 +99,7 @@ def test_database_outage_during_1000_runs_loses_no_row_and_fails_no_run(
 ) -> None:
     writer, metrics = _writer(pg_store, tmp_path, batch_size=100, interval_s=0.05, spill_after_s=0.3)
     handler = AnalyticsHandler(metrics, writer.enqueue, PriceTable.load())
+    writer.add_source(handler.drain)
     graph = load_builder("heartbeat").compile()
     config = {"callbacks": [handler], "metadata": {"graph_id": "heartbeat"}}
 

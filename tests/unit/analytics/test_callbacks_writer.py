@@ -34,8 +34,15 @@ def test_graph_and_node_runs_become_rows_and_metrics() -> None:
     for _ in range(3):
         asyncio.run(graph.ainvoke({"message": "x"}, {"callbacks": [handler], "metadata": {"graph_id": "heartbeat"}}))
     runs = [r for r in rows if isinstance(r, WorkflowRunRow)]
-    nodes = [r for r in rows if isinstance(r, NodeRunRow)]
     assert len(runs) == 3
+    # node runs wait (as two clock readings each) until drained: by the writer's thread or a /metrics scrape
+    assert not [r for r in rows if isinstance(r, NodeRunRow)]
+    node_count = {"workflow": "heartbeat", "node": "stamp"}
+    assert metrics.registry.get_sample_value("tradeflow_node_duration_seconds_count", node_count) is None
+    assert handler.drain() == 3
+    assert handler.drain() == 0
+    assert metrics.registry.get_sample_value("tradeflow_node_duration_seconds_count", node_count) == 3
+    nodes = [r for r in rows if isinstance(r, NodeRunRow)]
     assert len(nodes) == 3
     assert {(r.workflow, r.status, r.version) for r in runs} == {("heartbeat", "success", "unversioned")}
     assert {n.node for n in nodes} == {"stamp"}
@@ -44,7 +51,8 @@ def test_graph_and_node_runs_become_rows_and_metrics() -> None:
         "tradeflow_workflow_runs_total", {"workflow": "heartbeat", "version": "unversioned", "status": "success"}
     )
     assert value == 3
-    assert handler._runs == {}  # nothing left behind
+    assert handler.open_runs == 0  # nothing left behind
+    assert all(0 < n.duration_s < 5 and abs((n.ts - datetime.now(UTC)).total_seconds()) < 60 for n in nodes)
 
 
 def test_label_sets_are_bounded() -> None:
@@ -159,3 +167,44 @@ async def test_a_run_waiting_for_approval_counts_as_interrupted(llm_double, monk
     await graph.ainvoke(payload, config)
     statuses = [r.status for r in rows if isinstance(r, WorkflowRunRow)]
     assert statuses == ["interrupted"]
+    handler.drain()
+    node_statuses = [r.status for r in rows if isinstance(r, NodeRunRow)]
+    assert node_statuses.count("interrupted") == 1  # the approval node
+    assert handler.open_runs == 0
+
+
+def test_the_writer_drains_node_runs_at_every_flush(tmp_path: Path) -> None:
+    metrics = Metrics(CollectorRegistry())
+    store = SqliteStore(tmp_path / "a.sqlite")
+    writer = RowWriter(lambda: store, metrics, spill_path=tmp_path / "spill.jsonl", interval_s=60)
+    handler = AnalyticsHandler(metrics, writer.enqueue, PriceTable.load())
+    writer.add_source(handler.drain)
+    graph = load_builder("heartbeat").compile()
+    for _ in range(4):
+        asyncio.run(graph.ainvoke({"message": "x"}, {"callbacks": [handler], "metadata": {"graph_id": "heartbeat"}}))
+    assert writer.flush() == 8  # 4 workflow runs + 4 node runs
+    assert store.fetch("SELECT count(*) FROM node_runs", {}) == [(4,)]
+    writer.close()
+
+
+def test_undrained_node_runs_stay_bounded_and_are_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("analytics.callbacks.MAX_PENDING", 5)
+    handler, rows, _ = _handler()
+    graph = load_builder("heartbeat").compile()
+    for _ in range(12):
+        asyncio.run(graph.ainvoke({"message": "x"}, {"callbacks": [handler], "metadata": {"graph_id": "heartbeat"}}))
+    assert len([r for r in rows if isinstance(r, NodeRunRow)]) == 10  # drained inline twice, at 5 pending
+    assert handler.drain() == 2
+
+
+def test_a_scrape_drains_node_runs_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    import analytics.http
+
+    handler, _, metrics = _handler()
+    monkeypatch.setattr(analytics.http, "handler", lambda: handler)
+    monkeypatch.setattr(analytics.http, "REGISTRY", metrics.registry)
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    graph = load_builder("heartbeat").compile()
+    asyncio.run(graph.ainvoke({"message": "x"}, {"callbacks": [handler], "metadata": {"graph_id": "heartbeat"}}))
+    payload = analytics.http.metrics_payload().decode()
+    assert 'tradeflow_node_duration_seconds_count{node="stamp",workflow="heartbeat"} 1.0' in payload
