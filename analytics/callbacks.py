@@ -64,12 +64,14 @@ class AnalyticsHandler(BaseCallbackHandler):
         self.enqueue = enqueue
         # A loader is accepted so a graph module can attach the handler at import without reading settings.
         self._prices = prices
-        # Every open chain run (workflow, node, runnable inside a node) -> its workflow run.
-        self._owners: dict[UUID, _Root] = {}
-        self._nodes: dict[UUID, tuple[float, str]] = {}
+        # Open chain runs, keyed by ``run_id.int`` (UUID's own __hash__ is a Python call, and this is the hot
+        # path): nodes -> (start, name, workflow run); workflow runs and the runnables inside nodes -> theirs.
+        self._nodes: dict[int, tuple[float, str, _Root]] = {}
+        self._owners: dict[int, _Root] = {}
         self._pending: deque[_NodeEnd] = deque()
         self._llm_runs: dict[UUID, tuple[_Root | None, str, str, float]] = {}
         self._node_histograms: dict[tuple[str, str], Any] = {}
+        self._workflow_metrics: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     @property
     def prices(self) -> PriceTable:
@@ -82,6 +84,14 @@ class AnalyticsHandler(BaseCallbackHandler):
     def open_runs(self) -> int:
         """Chain and model runs started and not yet ended (0 between workflow runs)."""
         return len(self._owners) + len(self._nodes) + len(self._llm_runs)
+
+    def _root_of(self, run_id: UUID | None) -> _Root | None:
+        """The workflow run a chain run belongs to (None for runs outside any tracked workflow)."""
+        if run_id is None:
+            return None
+        key = run_id.int
+        node = self._nodes.get(key)
+        return node[2] if node is not None else self._owners.get(key)
 
     # --- graph and node runs ---------------------------------------------------------------------
     def on_chain_start(
@@ -99,51 +109,62 @@ class AnalyticsHandler(BaseCallbackHandler):
         if parent_run_id is None:
             metadata = metadata or {}
             thread_id = metadata.get("thread_id")
-            self._owners[run_id] = _Root(
+            self._owners[run_id.int] = _Root(
                 run_id, str(metadata.get("graph_id") or name or "unknown"),
                 str(metadata.get("workflow_version") or UNVERSIONED), str(thread_id) if thread_id is not None else None,
             )  # fmt: skip
             return
-        root = self._owners.get(parent_run_id)
+        root = self._owners.get(parent_run_id.int)
         if root is None:
-            return
-        self._owners[run_id] = root
+            parent = self._nodes.get(parent_run_id.int)
+            if parent is None:
+                return
+            root = parent[2]
         if metadata is not None and name and name == metadata.get("langgraph_node"):
-            self._nodes[run_id] = (time.perf_counter(), name)
+            self._nodes[run_id.int] = (time.perf_counter(), name, root)
+        else:
+            self._owners[run_id.int] = root
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a run as a success, or a workflow run as interrupted when a node paused for a human."""
-        root = self._owners.pop(run_id, None)
-        if root is None:
-            return
-        node = self._nodes.pop(run_id, None)
+        node = self._nodes.pop(run_id.int, None)
         if node is not None:  # the hot path: two clock readings and an append
-            self._pending.append((root, node[1], node[0], time.perf_counter(), time.time(), "success"))
+            self._pending.append((node[2], node[1], node[0], time.perf_counter(), time.time(), "success"))
             if len(self._pending) >= MAX_PENDING:  # nobody is draining: keep memory bounded, lose nothing
                 self.drain()
-        elif root.run_id == run_id:
+            return
+        root = self._owners.pop(run_id.int, None)
+        if root is not None and root.run_id == run_id:
             self._finish_workflow(root, "interrupted" if root.interrupted else "success", None)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a run as an error; an ``interrupt()`` marks its workflow run as interrupted instead."""
-        root = self._owners.pop(run_id, None)
+        interrupted = isinstance(error, GraphInterrupt)
+        node = self._nodes.pop(run_id.int, None)
+        if node is not None:
+            node[2].interrupted = node[2].interrupted or interrupted
+            self._pending.append((node[2], node[1], node[0], time.perf_counter(), time.time(),
+                                  "interrupted" if interrupted else "error"))  # fmt: skip
+            return
+        root = self._owners.pop(run_id.int, None)
         if root is None:
             return
-        interrupted = isinstance(error, GraphInterrupt)
         if interrupted:
             root.interrupted = True
-        node = self._nodes.pop(run_id, None)
-        if node is not None:
-            self._pending.append((root, node[1], node[0], time.perf_counter(), time.time(),
-                                  "interrupted" if interrupted else "error"))  # fmt: skip
-        elif root.run_id == run_id:
+        if root.run_id == run_id:
             self._finish_workflow(root, "interrupted" if interrupted else "error",
                                   None if interrupted else type(error).__name__)  # fmt: skip
 
     def _finish_workflow(self, root: _Root, status: str, error_type: str | None) -> None:
         duration = time.perf_counter() - root.started
-        self.metrics.workflow_runs.labels(root.workflow, root.version, status).inc()
-        self.metrics.workflow_duration.labels(root.workflow, root.version).observe(duration)
+        key = (root.workflow, root.version, status)
+        children = self._workflow_metrics.get(key)
+        if children is None:
+            children = self._workflow_metrics[key] = (
+                self.metrics.workflow_runs.labels(*key), self.metrics.workflow_duration.labels(*key[:2]),
+            )  # fmt: skip
+        children[0].inc()
+        children[1].observe(duration)
         self.enqueue(WorkflowRunRow(datetime.now(UTC), root.root_id, root.thread_id, root.workflow, root.version,
                                     status, duration, error_type))  # fmt: skip
 
@@ -182,7 +203,7 @@ class AnalyticsHandler(BaseCallbackHandler):
     ) -> None:
         """Remember which workflow a model call belongs to."""
         metadata = metadata or {}
-        root = self._owners.get(parent_run_id) if parent_run_id is not None else None
+        root = self._root_of(parent_run_id)
         workflow = root.workflow if root is not None else str(metadata.get("graph_id") or "adhoc")
         provider = str(metadata.get("ls_provider") or "unknown")
         self._llm_runs[run_id] = (root, workflow, provider, time.perf_counter())
@@ -203,7 +224,7 @@ class AnalyticsHandler(BaseCallbackHandler):
         """A decision record sent by the router subgraph (which calls backends without a chat model run)."""
         if name != DECISION_EVENT or not isinstance(data, dict):
             return
-        root = self._owners.get(run_id)
+        root = self._root_of(run_id)
         workflow = root.workflow if root is not None else str((metadata or {}).get("graph_id") or "llm_router")
         rows = decision_rows(data, workflow, root.root_id if root is not None else None, datetime.now(UTC),
                              self.prices)  # fmt: skip
