@@ -137,12 +137,18 @@ class RowWriter:
         """At start and then every ``maintenance_every_s``: drop data past retention, refresh planner statistics."""
         if time.monotonic() < self._maintenance_due:
             return
+        try:
+            if self.retention_days is not None:
+                dropped = store.apply_retention(self.retention_days)
+                if dropped:
+                    logger.info("analytics retention dropped %d partitions: %s", len(dropped), ", ".join(dropped))
+            store.refresh_statistics()
+        except StoreUnavailableError:
+            raise  # an outage: rows wait, and maintenance runs once the store is back
+        except Exception:
+            # e.g. a role that may write rows but not drop partitions: writing must go on regardless
+            logger.exception("analytics maintenance failed; next try in %.0f s", self.maintenance_every_s)
         self._maintenance_due = time.monotonic() + self.maintenance_every_s
-        if self.retention_days is not None:
-            dropped = store.apply_retention(self.retention_days)
-            if dropped:
-                logger.info("analytics retention dropped %d partitions: %s", len(dropped), ", ".join(dropped))
-        store.refresh_statistics()
 
     def _count(self, batch: list[Row]) -> None:
         for table, count in collections.Counter(row.table for row in batch).items():

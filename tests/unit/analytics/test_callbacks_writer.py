@@ -208,3 +208,25 @@ def test_a_scrape_drains_node_runs_first(monkeypatch: pytest.MonkeyPatch) -> Non
     asyncio.run(graph.ainvoke({"message": "x"}, {"callbacks": [handler], "metadata": {"graph_id": "heartbeat"}}))
     payload = analytics.http.metrics_payload().decode()
     assert 'tradeflow_node_duration_seconds_count{node="stamp",workflow="heartbeat"} 1.0' in payload
+
+
+def test_a_failing_maintenance_does_not_stop_the_writes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    class NoAnalyze(SqliteStore):
+        analyzed = 0
+
+        def refresh_statistics(self) -> None:
+            NoAnalyze.analyzed += 1
+            raise PermissionError("must be owner of table llm_calls")
+
+    metrics = Metrics(CollectorRegistry())
+    store = NoAnalyze(tmp_path / "a.sqlite")
+    writer = RowWriter(lambda: store, metrics, spill_path=tmp_path / "spill.jsonl", interval_s=60)
+    for row in _rows(10):
+        writer.enqueue(row)
+    assert writer.flush() == 10
+    for row in _rows(5):
+        writer.enqueue(row)
+    assert writer.flush() == 5
+    assert NoAnalyze.analyzed == 1  # tried at start, then not again until the next maintenance period
+    assert "analytics maintenance failed" in caplog.text
+    writer.close()
