@@ -4,7 +4,6 @@ reports, Timescale detection, and every dashboard SQL query."""
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -26,6 +25,7 @@ from analytics.writer import RowWriter
 from graphs.registry import load_builder
 from tests.conftest import MODEL, model_env
 from tests.doubles.llm_server import LLMServerDouble
+from tests.support.examples import example_input
 from tests.support.postgres import ADMIN_URL, scratch_database
 
 pytestmark = [pytest.mark.postgres]
@@ -59,7 +59,7 @@ async def test_exact_row_counts_after_routed_runs(
     handler = AnalyticsHandler(metrics, writer.enqueue, PriceTable.load())
     writer.add_source(handler.drain)
     graph = load_builder("eod_reconciliation").compile()
-    payload = json.loads((REPO / "examples" / "eod_reconciliation.json").read_text())
+    payload = example_input("eod_reconciliation")
     runs = 4
     for _ in range(runs):
         await graph.ainvoke(payload, {"callbacks": [handler], "metadata": {"graph_id": "eod_reconciliation"}})

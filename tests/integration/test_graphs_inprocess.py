@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,12 +22,13 @@ from graphs.trade_break_triage.context import TriageContext
 from graphs.trade_break_triage.state import BreakCategory
 from tests.conftest import MODEL
 from tests.doubles.llm_server import Behaviour, LLMServerDouble
+from tests.support.examples import example_input
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def example(graph_id: str) -> dict[str, Any]:
-    return validate_input(graph_id, json.loads((REPO / "examples" / f"{graph_id}.json").read_text()))
+    return validate_input(graph_id, example_input(graph_id))
 
 
 @asynccontextmanager

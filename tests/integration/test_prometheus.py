@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from langgraph_sdk import get_client
 from analytics.dashboards.build import DASHBOARDS
 from tests.conftest import model_env
 from tests.doubles.llm_server import LLMServerDouble
+from tests.support.examples import example_input
 from tests.support.langgraph_server import DevServer, free_port, start_with_double
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -45,18 +45,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, llm_server: LLMServerDouble
     dev.stop()
 
 
-def _example(name: str) -> dict[str, Any]:
-    payload: dict[str, Any] = json.loads((REPO / "examples" / f"{name}.json").read_text())
-    return payload
-
-
 async def _exercise(url: str) -> None:
     client = get_client(url=url)
-    await client.runs.wait(None, "market_brief", input=_example("market_brief"))
-    await client.runs.wait(None, "eod_reconciliation", input=_example("eod_reconciliation"))
-    await client.runs.wait(None, "llm_router", input=_example("llm_router"))
+    await client.runs.wait(None, "market_brief", input=example_input("market_brief"))
+    await client.runs.wait(None, "eod_reconciliation", input=example_input("eod_reconciliation"))
+    await client.runs.wait(None, "llm_router", input=example_input("llm_router"))
     thread = await client.threads.create()
-    await client.runs.wait(thread["thread_id"], "trade_break_triage", input=_example("trade_break_triage"))
+    await client.runs.wait(thread["thread_id"], "trade_break_triage", input=example_input("trade_break_triage"))
 
 
 def test_promtool_accepts_config_and_rules() -> None:

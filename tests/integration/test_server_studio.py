@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from langgraph_sdk.client import LangGraphClient
 from graphs.registry import GRAPHS
 from tests.conftest import MODEL, model_env
 from tests.doubles.llm_server import LLMServerDouble
+from tests.support.examples import example_input
 from tests.support.langgraph_server import DevServer, start_with_double
 
 pytestmark = [pytest.mark.server]
@@ -29,11 +29,6 @@ def refused_with(error: httpx.HTTPStatusError, *fragments: str) -> None:
     detail = error.response.json()["detail"]
     for fragment in fragments:
         assert fragment in detail
-
-
-def example(graph_id: str) -> dict[str, Any]:
-    payload: dict[str, Any] = json.loads((REPO / "examples" / f"{graph_id}.json").read_text())
-    return payload
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +72,7 @@ async def test_schemas_carry_field_descriptions(client: LangGraphClient) -> None
 async def test_interrupt_before_a_node_then_resume(client: LangGraphClient, llm_double: LLMServerDouble) -> None:
     thread = await client.threads.create()
     await client.runs.wait(
-        thread["thread_id"], "market_brief", input=example("market_brief"), interrupt_before=["write_brief"]
+        thread["thread_id"], "market_brief", input=example_input("market_brief"), interrupt_before=["write_brief"]
     )
     state = await client.threads.get_state(thread["thread_id"])
     assert state["next"] == ["write_brief"]
@@ -93,7 +88,7 @@ async def test_interrupt_before_a_node_then_resume(client: LangGraphClient, llm_
 async def test_history_and_forking_from_an_earlier_checkpoint(client: LangGraphClient) -> None:
     thread = await client.threads.create()
     tid = thread["thread_id"]
-    await client.runs.wait(tid, "market_brief", input=example("market_brief"))
+    await client.runs.wait(tid, "market_brief", input=example_input("market_brief"))
     history = await client.threads.get_history(tid, limit=20)
     assert len(history) >= 3
     before_brief = next(s for s in history if s["next"] == ["write_brief"])
@@ -120,7 +115,10 @@ async def test_history_and_forking_from_an_earlier_checkpoint(client: LangGraphC
 async def test_stream_modes_deliver_events(client: LangGraphClient) -> None:
     events: dict[str, list[Any]] = {}
     async for part in client.runs.stream(
-        None, "market_brief", input=example("market_brief"), stream_mode=["values", "updates", "messages", "debug"]
+        None,
+        "market_brief",
+        input=example_input("market_brief"),
+        stream_mode=["values", "updates", "messages", "debug"],
     ):
         events.setdefault(part.event.split("/")[0], []).append(part.data)
     assert {"values", "updates", "messages", "debug"} <= set(events)
@@ -139,7 +137,7 @@ async def test_stream_modes_deliver_events(client: LangGraphClient) -> None:
 async def test_triage_approval_over_the_api(client: LangGraphClient) -> None:
     thread = await client.threads.create()
     tid = thread["thread_id"]
-    paused = await client.runs.wait(tid, "trade_break_triage", input=example("trade_break_triage"))
+    paused = await client.runs.wait(tid, "trade_break_triage", input=example_input("trade_break_triage"))
     assert isinstance(paused, dict)
     [interrupt] = paused["__interrupt__"]
     assert interrupt["value"]["break_id"] == "BRK-2026-11-24-0042"
@@ -157,7 +155,7 @@ async def test_triage_approval_over_the_api(client: LangGraphClient) -> None:
 
 @pytest.mark.parametrize("graph_id", ["eod_reconciliation", "heartbeat"])
 async def test_graphs_run_end_to_end_over_the_sdk(client: LangGraphClient, graph_id: str) -> None:
-    out = await client.runs.wait(None, graph_id, input=example(graph_id))
+    out = await client.runs.wait(None, graph_id, input=example_input(graph_id))
     assert isinstance(out, dict)
     if graph_id == "eod_reconciliation":
         assert len(out["ranked"]) == 3
@@ -170,7 +168,7 @@ async def test_bad_input_is_refused_naming_the_field_and_leaves_no_checkpoint(
     client: LangGraphClient, llm_double: LLMServerDouble
 ) -> None:
     thread = await client.threads.create()
-    payload = example("eod_reconciliation")
+    payload = example_input("eod_reconciliation")
     payload["book_positions"][2]["quantity"] = "nine hundred"
     with pytest.raises(httpx.HTTPStatusError) as info:
         await client.runs.create(thread["thread_id"], "eod_reconciliation", input=payload)
@@ -201,7 +199,7 @@ async def test_studio_scheme_header_does_not_skip_validation(server: DevServer) 
 
 async def test_router_subgraph_run_shows_attempts_in_state(client: LangGraphClient, server: DevServer) -> None:
     thread = await client.threads.create()
-    await client.runs.wait(thread["thread_id"], "llm_router", input=example("llm_router"))
+    await client.runs.wait(thread["thread_id"], "llm_router", input=example_input("llm_router"))
     state = await client.threads.get_state(thread["thread_id"])
     values = state["values"]
     assert values["answered_by"] == "double-openai"

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
 import uuid
 from pathlib import Path
@@ -10,18 +9,19 @@ import pytest
 
 from graphs.errors import InvalidInputError, UnknownGraphError
 from graphs.registry import GRAPHS, get_entry, graph_id_for_assistant, validate_input, validate_resume
+from tests.support.examples import example_input
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("graph_id", sorted(GRAPHS))
 def test_every_example_input_is_valid(graph_id: str) -> None:
-    payload = json.loads((REPO / "examples" / f"{graph_id}.json").read_text())
+    payload = example_input(graph_id)
     assert validate_input(graph_id, payload)
 
 
 def test_errors_name_every_bad_field() -> None:
-    payload = json.loads((REPO / "examples" / "trade_break_triage.json").read_text())
+    payload = example_input("trade_break_triage")
     payload["trade_break"]["notional"] = "lots"
     del payload["trade_break"]["currency"]
     payload["trade_break"]["differences"][0]["colour"] = "red"

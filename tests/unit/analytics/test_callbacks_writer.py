@@ -18,6 +18,7 @@ from analytics.rows import NodeRunRow, Row, WorkflowRunRow
 from analytics.sqlite_store import SqliteStore
 from analytics.writer import RowWriter
 from graphs.registry import load_builder
+from tests.support.examples import example_input
 
 FORBIDDEN_LABELS = {"run_id", "thread_id", "user", "prompt", "request_id", "decision_id"}
 
@@ -151,8 +152,6 @@ def test_rows_are_dropped_and_counted_only_when_queue_and_spill_are_full(tmp_pat
 
 
 async def test_a_run_waiting_for_approval_counts_as_interrupted(llm_double, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    import json
-
     from tests.conftest import model_env
 
     for key, value in model_env(llm_double, "openai").items():
@@ -161,7 +160,7 @@ async def test_a_run_waiting_for_approval_counts_as_interrupted(llm_double, monk
 
     handler, rows, _ = _handler()
     graph = load_builder("trade_break_triage").compile(checkpointer=InMemorySaver())
-    payload = json.loads((Path(__file__).resolve().parents[3] / "examples" / "trade_break_triage.json").read_text())
+    payload = example_input("trade_break_triage")
     config = {"callbacks": [handler], "metadata": {"graph_id": "trade_break_triage"},
               "configurable": {"thread_id": "t"}}  # fmt: skip
     await graph.ainvoke(payload, config)
