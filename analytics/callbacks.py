@@ -142,7 +142,8 @@ class AnalyticsHandler(BaseCallbackHandler):
         interrupted = isinstance(error, GraphInterrupt)
         node = self._nodes.pop(run_id.int, None)
         if node is not None:
-            node[2].interrupted = node[2].interrupted or interrupted
+            if interrupted:
+                node[2].interrupted = True
             self._pending.append((node[2], node[1], node[0], time.perf_counter(), time.time(),
                                   "interrupted" if interrupted else "error"))  # fmt: skip
             return
