@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
@@ -25,7 +24,7 @@ from analytics.store import Store
 def metrics_payload() -> bytes:
     """The exposition text: merged across worker processes when PROMETHEUS_MULTIPROC_DIR is set."""
     handler().drain()  # node runs finished since the writer's last flush
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if settings().prometheus_multiproc_dir is not None:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)

@@ -16,15 +16,14 @@ from analytics.rows import Row
 from analytics.sqlite_store import SqliteStore
 from analytics.store import PostgresStore, Store
 from analytics.writer import RowWriter
-from core.settings import Settings, load_settings
+from core.settings import Settings, get_settings
 
 GraphT = TypeVar("GraphT")
 
 
-@functools.cache
 def settings() -> Settings:
-    """Settings for analytics, read once per process."""
-    return load_settings()
+    """The process's settings (core.settings' one cache)."""
+    return get_settings()
 
 
 @functools.cache

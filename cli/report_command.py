@@ -10,7 +10,7 @@ from typing import Any
 from analytics.queries import ReportRequest, cost_report, parse_since, trend_report
 from analytics.reports import FORMATS, render
 from analytics.runtime import make_store
-from core.settings import load_settings
+from core.settings import get_settings
 
 
 def add_report_parser(sub: Any) -> None:
@@ -27,7 +27,7 @@ def add_report_parser(sub: Any) -> None:
 
 
 def report(args: argparse.Namespace) -> int:
-    store = make_store(load_settings())
+    store = make_store(get_settings())
     store.migrate()
     filters = {k: v for k, v in (("workflow", args.workflow), ("model", args.model)) if v}
     request = ReportRequest(since=parse_since(args.since), by=tuple(filter(None, args.by.split(","))),

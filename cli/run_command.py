@@ -21,7 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from analytics.runtime import handler as analytics_handler
 from core.persistence import open_async_checkpointer
-from core.settings import load_settings
+from core.settings import get_settings
 from graphs.errors import InvalidInputError
 from graphs.registry import GRAPHS, get_entry, load_builder, validate_input, validate_resume
 
@@ -77,7 +77,7 @@ def _log(message: str) -> None:
 
 async def _run(args: argparse.Namespace) -> int:
     graph_id = get_entry(args.graph).graph_id
-    settings = load_settings()
+    settings = get_settings()
     builder = load_builder(graph_id)
     context = _context(graph_id, builder.context_schema, args.context)
     payload = _read_json(graph_id, args.input) if args.input else None

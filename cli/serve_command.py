@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import SettingsError
-from core.settings import Settings, load_settings
+from core.settings import Settings, get_settings
 from graphs.chat_models import probe_models
 
 # The CLI phones home for analytics and version checks unless told not to; tracing stays off unless
@@ -52,19 +52,24 @@ def server_urls(settings: Settings) -> dict[str, str]:
 
 
 def server_environment(settings: Settings) -> dict[str, str]:
-    """The environment ``langgraph dev`` runs with: offline, tracing as configured."""
+    """The environment ``langgraph dev`` runs with: the settings' merged environment, offline, tracing as configured.
+
+    The server gets the process environment over ``.env`` already merged, so every variable means in the server
+    exactly what it meant to this command and its banner (``langgraph.json`` names no ``env`` file: langgraph
+    dev would let ``.env`` override the process environment).
+    """
     env = dict(os.environ)
+    env.update(settings.environ)
     env.update(OFFLINE_ENV)
     env["LANGSMITH_TRACING"] = "true" if settings.langsmith_tracing else "false"
     return env
 
 
 def serve(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = get_settings()
     if not Path(args.config).is_file():
         raise SettingsError("--config", f"{args.config} does not exist")
     ensure_port_free(settings.host, settings.port)
-    Path(".env").touch(exist_ok=True)  # langgraph.json names .env; an absent one stops the server
     reachable, sentence = asyncio.run(probe_models(settings))
     print(("" if reachable else "WARNING: ") + sentence, flush=True)  # noqa: T201
     if not reachable:

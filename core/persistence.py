@@ -25,7 +25,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from core.errors import PersistenceError
-from core.settings import Settings, load_settings, redact_url
+from core.settings import Settings, get_settings, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ async def open_async_checkpointer(settings: Settings) -> AsyncIterator[BaseCheck
 @asynccontextmanager
 async def server_checkpointer() -> AsyncIterator[BaseCheckpointSaver[str]]:
     """The factory ``langgraph.json`` names: the server's checkpointer, chosen by settings."""
-    settings = load_settings()
+    settings = get_settings()
     async with open_async_checkpointer(settings) as saver:
         where = redact_url(settings.database_url) if settings.database_url else str(settings.sqlite_checkpoint_path)
         logger.info("server checkpointer: %s at %s", type(saver).__name__, where)

@@ -1,187 +1,280 @@
-"""The one Settings object: read from the environment and ``.env``, validated at start-up.
+"""The one Settings object: the process environment over ``.env`` over defaults, validated at start-up.
 
-Every variable is listed in ``.env.example``. A bad value raises :class:`SettingsError` naming the
-variable, so the server and the CLI stop before doing anything with it.
+Every variable is listed in ``.env.example``. One rule decides every value, for the server, the CLI and the
+router's backend table alike: a variable set (non-empty) in the process environment wins; otherwise its
+value in ``.env``; otherwise the default. An empty value counts as unset at every layer.
+
+:func:`get_settings` is the process's one settings cache; :func:`reset_settings` clears it and every cache
+built from it (the router, the analytics writer's settings). A bad value raises :class:`SettingsError`
+naming the variable, so the server and the CLI stop before doing anything with it.
+
+Nothing else in tradeflow reads ``os.environ`` for configuration: code that needs a variable the backend
+table names (an API key, ``${VAR}`` in the YAML) reads it from :attr:`Settings.environ`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Literal
+from types import MappingProxyType
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.errors import SettingsError
 
 Environment = Literal["development", "production"]
 Provider = Literal["auto", "openai", "ollama"]
+Strategy = Literal["cost", "performance", "balanced"]
 
 _PLACEHOLDER_MARKERS = ("changeme", "change-me", "placeholder", "your-key", "sk-xxx", "dummy")
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
+# The environment a Settings object is being built from (see settings_from_mapping).
+_BUILDING: ContextVar[Mapping[str, str]] = ContextVar("tradeflow_settings_environ")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Per-process configuration. Build it with :func:`load_settings`."""
+class _EnvironSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading the already-merged environment instead of os.environ."""
 
-    env: Environment = "development"
-    host: str = "127.0.0.1"
-    port: int = 2024
-    log_level: str = "INFO"
-    data_dir: Path = Path(".data")
-    database_url: str | None = None
-    api_key: str | None = None
-    llm_provider: Provider = "auto"
-    openai_api_key: str | None = None
-    openai_base_url: str | None = None
-    openai_model: str = "gpt-4o-mini"
-    ollama_base_url: str = "http://127.0.0.1:11434"
-    ollama_model: str = "llama3.1"
-    langsmith_tracing: bool = False
-    router_config: Path | None = None
-    routing_strategy: str | None = None
-    prices_file: Path | None = None
-    analytics_retention_days: int = 90
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls, case_sensitive=True, env_ignore_empty=True)
 
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k: v for k, v in self._environ.items() if v != ""}
+
+
+def _alias(name: str, default: Any = None, **kwargs: Any) -> Any:
+    return Field(default, validation_alias=name, **kwargs)
+
+
+class Settings(BaseSettings):
+    """Per-process configuration. Build it with :func:`get_settings` (cached) or :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", case_sensitive=True, populate_by_name=False, validate_default=False
+    )
+
+    env: Environment = _alias("TRADEFLOW_ENV", "development")
+    host: str = _alias("TRADEFLOW_HOST", "127.0.0.1")
+    port: int = _alias("TRADEFLOW_PORT", 2024)
+    log_level: str = _alias("TRADEFLOW_LOG_LEVEL", "INFO")
+    data_dir: Path = _alias("TRADEFLOW_DATA_DIR", Path(".data"))
+    database_url: str | None = _alias("DATABASE_URL", repr=False)
+    api_key: str | None = _alias("TRADEFLOW_API_KEY", repr=False)
+    llm_provider: Provider = _alias("TRADEFLOW_LLM_PROVIDER", "auto")
+    openai_api_key: str | None = _alias("OPENAI_API_KEY", repr=False)
+    openai_base_url: str | None = _alias("OPENAI_BASE_URL")
+    openai_model: str = _alias("TRADEFLOW_OPENAI_MODEL", "gpt-4o-mini")
+    ollama_base_url: str = _alias("OLLAMA_BASE_URL", "http://127.0.0.1:11434")
+    ollama_model: str = _alias("TRADEFLOW_OLLAMA_MODEL", "llama3.1")
+    langsmith_tracing: bool = _alias("LANGSMITH_TRACING", False)
+    router_config: Path | None = _alias("TRADEFLOW_ROUTER_CONFIG")
+    routing_strategy: Strategy | None = _alias("TRADEFLOW_ROUTING_STRATEGY")
+    prices_file: Path | None = _alias("TRADEFLOW_PRICES_FILE")
+    analytics_retention_days: int = _alias("TRADEFLOW_ANALYTICS_RETENTION_DAYS", 90)
+    prometheus_multiproc_dir: Path | None = _alias("PROMETHEUS_MULTIPROC_DIR")
+
+    _environ: Mapping[str, str] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """One source: the merged environment (process over ``.env``) that :func:`merged_environ` built."""
+        return (_EnvironSource(settings_cls, _BUILDING.get({})),)
+
+    # --- validation (messages name what was expected; SettingsError adds the variable) ----------------
+    @field_validator("env", "llm_provider", "routing_strategy", mode="before")
+    @classmethod
+    def _choice(cls, value: object, info: Any) -> object:
+        field: FieldInfo = cls.model_fields[info.field_name]
+        allowed: tuple[str, ...] = _literal_values(field.annotation)
+        lowered = str(value).strip().lower()
+        if lowered not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}, got {value!r}")
+        return lowered
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: object) -> str:
+        lowered = str(value).strip().lower()
+        if lowered not in ("debug", "info", "warning", "error"):
+            raise ValueError(f"expected one of debug, info, warning, error, got {value!r}")
+        return lowered.upper()
+
+    @field_validator("port", "analytics_retention_days", mode="before")
+    @classmethod
+    def _bounded_int(cls, value: object, info: Any) -> int:
+        lo, hi = {"port": (1, 65535), "analytics_retention_days": (1, 36500)}[info.field_name]
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ValueError(f"expected an integer, got {value!r}") from None
+        if not lo <= number <= hi:
+            raise ValueError(f"expected an integer from {lo} to {hi}, got {number}")
+        return number
+
+    @field_validator("langsmith_tracing", mode="before")
+    @classmethod
+    def _boolean(cls, value: object) -> bool:
+        lowered = str(value).strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError(f"expected true or false, got {value!r}")
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _postgres_url(cls, value: object) -> str:
+        return _url(str(value).strip(), ("postgres", "postgresql"))
+
+    @field_validator("openai_base_url", "ollama_base_url", mode="before")
+    @classmethod
+    def _http_url(cls, value: object) -> str:
+        return _url(str(value).strip(), ("http", "https"))
+
+    @field_validator("router_config", "prices_file", mode="before")
+    @classmethod
+    def _readable_file(cls, value: object) -> Path:
+        path = Path(str(value).strip())
+        if not path.is_file():
+            raise ValueError(f"expected a readable file, {str(value)!r} does not exist")
+        return path
+
+    @field_validator("host", "openai_model", "ollama_model", "api_key", "openai_api_key", mode="before")
+    @classmethod
+    def _stripped(cls, value: object) -> str:
+        return str(value).strip()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        for variable, value in (("OPENAI_API_KEY", self.openai_api_key), ("TRADEFLOW_API_KEY", self.api_key)):
+            if self.env == "production" and value and any(m in value.lower() for m in _PLACEHOLDER_MARKERS):
+                raise SettingsError(
+                    variable, "holds a placeholder value; set the real secret (placeholders are refused in production)"
+                )
+        if self.llm_provider == "openai" and not self.openai_api_key and not self.openai_base_url:
+            raise SettingsError(
+                "OPENAI_API_KEY",
+                "TRADEFLOW_LLM_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)",
+            )
+        return self
+
+    # --- derived -----------------------------------------------------------------------------------------
     @property
     def sqlite_checkpoint_path(self) -> Path:
         """Where the embedded (no Postgres) checkpointer keeps its database."""
         return self.data_dir / "checkpoints.sqlite"
 
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """The merged environment these settings were built from (process over ``.env``; empty values dropped).
 
-def _text(env: Mapping[str, str], name: str, default: str | None) -> str | None:
-    value = env.get(name)
-    if value is None or value.strip() == "":
-        return default
-    return value.strip()
-
-
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = _text(env, name, None)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(name, f"expected an integer, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise SettingsError(name, f"expected an integer from {lo} to {hi}, got {value}")
-    return value
+        The backend table's ``${VAR}`` expansion and its ``api_key_env`` / ``requires_env`` lookups read this,
+        so they follow the same precedence as every setting.
+        """
+        return self._environ
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    lowered = raw.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise SettingsError(name, f"expected true or false, got {raw!r}")
+def _literal_values(annotation: Any) -> tuple[str, ...]:
+    args = getattr(annotation, "__args__", ())
+    values: list[str] = []
+    for arg in args:
+        if isinstance(arg, str):
+            values.append(arg)
+        else:
+            values.extend(_literal_values(arg))
+    return tuple(values)
 
 
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = (_text(env, name, default) or default).lower()
-    if value not in allowed:
-        raise SettingsError(name, f"expected one of {', '.join(allowed)}, got {value!r}")
-    return value
-
-
-def _optional_choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str | None:
-    value = _text(env, name, None)
-    return None if value is None else _choice(env, name, value, allowed)
-
-
-def _path(env: Mapping[str, str], name: str) -> Path | None:
-    value = _text(env, name, None)
-    if value is None:
-        return None
-    path = Path(value)
-    if not path.is_file():
-        raise SettingsError(name, f"expected a readable file, {value!r} does not exist")
-    return path
-
-
-def _url(env: Mapping[str, str], name: str, default: str | None, schemes: tuple[str, ...]) -> str | None:
-    value = _text(env, name, default)
-    if value is None:
-        return None
+def _url(value: str, schemes: tuple[str, ...]) -> str:
     parsed = urlparse(value)
     if parsed.scheme not in schemes or not parsed.netloc:
-        raise SettingsError(
-            name, f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}, got {_redact(value)!r}"
-        )
+        expected = " or ".join(s + "://" for s in schemes)
+        raise ValueError(f"expected a URL starting with {expected}, got {redact_url(value)!r}")
     return value
 
 
-def _redact(url: str) -> str:
-    """Drop any password from a URL so it can appear in an error message."""
-    parsed = urlparse(url)
-    if parsed.password:
-        return url.replace(f":{parsed.password}@", ":***@")
-    return url
+def _alias_of(field_name: str) -> str:
+    alias = Settings.model_fields[field_name].validation_alias
+    return alias if isinstance(alias, str) else field_name
 
 
-def _refuse_placeholder(env_name: Environment, name: str, value: str | None) -> None:
-    if env_name == "production" and value and any(m in value.lower() for m in _PLACEHOLDER_MARKERS):
-        raise SettingsError(
-            name, "holds a placeholder value; set the real secret (placeholders are refused in production)"
-        )
+def _settings_error(exc: ValidationError) -> SettingsError:
+    error = exc.errors()[0]
+    loc = error["loc"][0] if error["loc"] else "settings"
+    variable = _alias_of(str(loc)) if str(loc) in Settings.model_fields else str(loc)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return SettingsError(variable, message)
 
 
-def settings_from_mapping(env: Mapping[str, str]) -> Settings:
-    """Validate ``env`` (already merged with ``.env``) into :class:`Settings`."""
-    environment: Environment = _choice(env, "TRADEFLOW_ENV", "development", ("development", "production"))  # type: ignore[assignment]
-    provider: Provider = _choice(env, "TRADEFLOW_LLM_PROVIDER", "auto", ("auto", "openai", "ollama"))  # type: ignore[assignment]
-    log_level = _choice(env, "TRADEFLOW_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
-    openai_key = _text(env, "OPENAI_API_KEY", None)
-    api_key = _text(env, "TRADEFLOW_API_KEY", None)
-    _refuse_placeholder(environment, "OPENAI_API_KEY", openai_key)
-    _refuse_placeholder(environment, "TRADEFLOW_API_KEY", api_key)
-    settings = Settings(
-        env=environment,
-        host=_text(env, "TRADEFLOW_HOST", "127.0.0.1") or "127.0.0.1",
-        port=_int(env, "TRADEFLOW_PORT", 2024, 1, 65535),
-        log_level=log_level,
-        data_dir=Path(_text(env, "TRADEFLOW_DATA_DIR", ".data") or ".data"),
-        database_url=_url(env, "DATABASE_URL", None, ("postgres", "postgresql")),
-        api_key=api_key,
-        llm_provider=provider,
-        openai_api_key=openai_key,
-        openai_base_url=_url(env, "OPENAI_BASE_URL", None, ("http", "https")),
-        openai_model=_text(env, "TRADEFLOW_OPENAI_MODEL", "gpt-4o-mini") or "gpt-4o-mini",
-        ollama_base_url=_url(env, "OLLAMA_BASE_URL", "http://127.0.0.1:11434", ("http", "https"))
-        or "http://127.0.0.1:11434",
-        ollama_model=_text(env, "TRADEFLOW_OLLAMA_MODEL", "llama3.1") or "llama3.1",
-        langsmith_tracing=_bool(env, "LANGSMITH_TRACING", False),
-        router_config=_path(env, "TRADEFLOW_ROUTER_CONFIG"),
-        routing_strategy=_optional_choice(env, "TRADEFLOW_ROUTING_STRATEGY", ("cost", "performance", "balanced")),
-        prices_file=_path(env, "TRADEFLOW_PRICES_FILE"),
-        analytics_retention_days=_int(env, "TRADEFLOW_ANALYTICS_RETENTION_DAYS", 90, 1, 36500),
-    )
-    if settings.llm_provider == "openai" and not settings.openai_api_key and not settings.openai_base_url:
-        raise SettingsError(
-            "OPENAI_API_KEY",
-            "TRADEFLOW_LLM_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)",
-        )
+def merged_environ(env_file: str | os.PathLike[str] | None = ".env") -> dict[str, str]:
+    """The process environment over ``.env`` (empty values count as unset at both layers)."""
+    merged: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v})
+    merged.update({k: v for k, v in os.environ.items() if v})
+    return merged
+
+
+def settings_from_mapping(environ: Mapping[str, str]) -> Settings:
+    """Validate an already-merged environment into :class:`Settings` (tests use it with a plain dict)."""
+    token = _BUILDING.set(environ)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise _settings_error(exc) from None
+    finally:
+        _BUILDING.reset(token)
+    settings._environ = MappingProxyType({k: v for k, v in environ.items() if v})
     return settings
 
 
 def load_settings(env_file: str | os.PathLike[str] | None = ".env") -> Settings:
-    """Build :class:`Settings` from ``.env`` overlaid by the process environment (which wins)."""
-    merged: dict[str, str] = {}
-    if env_file is not None and Path(env_file).is_file():
-        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    merged.update(os.environ)
-    return settings_from_mapping(merged)
+    """Build :class:`Settings` from the process environment over ``env_file`` over defaults (uncached)."""
+    return settings_from_mapping(merged_environ(env_file))
+
+
+_reset_hooks: list[Callable[[], None]] = []
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, read once (the one cache; :func:`reset_settings` clears it)."""
+    return load_settings()
+
+
+def on_settings_reset(hook: Callable[[], None]) -> Callable[[], None]:
+    """Register a cache built from settings, cleared whenever :func:`reset_settings` runs."""
+    _reset_hooks.append(hook)
+    return hook
+
+
+def reset_settings() -> None:
+    """Forget the cached settings and everything built from them (tests; a reload)."""
+    get_settings.cache_clear()
+    for hook in _reset_hooks:
+        hook()
 
 
 def redact_url(url: str) -> str:
     """Public form of a URL for logs and messages: the password replaced by ``***``."""
-    return _redact(url)
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url

@@ -11,14 +11,13 @@
 
 from __future__ import annotations
 
-import functools
 import hmac
 import logging
 from typing import Any
 
 from langgraph_sdk import Auth, get_client
 
-from core.settings import Settings, load_settings
+from core.settings import get_settings
 from graphs.errors import InvalidInputError
 from graphs.registry import GRAPHS, graph_id_for_assistant, validate_input, validate_resume
 
@@ -27,15 +26,10 @@ logger = logging.getLogger(__name__)
 auth = Auth()
 
 
-@functools.cache
-def _settings() -> Settings:
-    return load_settings()
-
-
 @auth.authenticate
 async def authenticate(headers: dict[bytes, bytes]) -> Auth.types.MinimalUserDict:
     """Accept the configured API key (``x-api-key``), or everyone when none is configured."""
-    expected = _settings().api_key
+    expected = get_settings().api_key
     if expected is None:
         return {"identity": "local", "is_authenticated": True}
     provided = headers.get(b"x-api-key", b"").decode()
@@ -50,7 +44,7 @@ async def _graph_id(assistant_id: str) -> str | None:
         return known
     # An assistant created through the API: ask the server itself (in-process transport), with the key
     # when one is configured, since that request passes through this module's authentication too.
-    key = _settings().api_key
+    key = get_settings().api_key
     client = get_client(api_key=key) if key else get_client()
     assistant = await client.assistants.get(assistant_id)
     graph_id = str(assistant["graph_id"])

@@ -103,7 +103,7 @@ async def probe_models(settings: Settings, timeout_s: float = 2.0) -> tuple[bool
     if not enabled:
         reasons = "; ".join(f"{n}: {why}" for n, why in router.table.disabled_reason.items())
         return False, f"LLM not configured: no backend is enabled ({reasons}). {HOW_TO_CONFIGURE}"
-    results = await probe_all(enabled, timeout_s)
+    results = await probe_all(enabled, timeout_s, env=router.env)
     up = [r for r in results if r.ok]
     for result in results:
         router.record_probe(result.backend, result.ok)

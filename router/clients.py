@@ -5,7 +5,6 @@ The clients' own retries are off (``max_retries=0``): the router owns retries an
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 import httpx
@@ -15,7 +14,7 @@ from langchain_ollama import ChatOllama
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from core.settings import redact_url
+from core.settings import get_settings, redact_url
 from router.config import BackendConfig, Timeouts
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -33,7 +32,7 @@ def describe(backend: BackendConfig) -> str:
 
 def missing_key(backend: BackendConfig, env: Mapping[str, str] | None = None) -> str | None:
     """The name of a variable the backend needs (its key, or ``requires_env``) that is not set, if any."""
-    env = os.environ if env is None else env
+    env = get_settings().environ if env is None else env
     for name in (backend.api_key_env, *backend.requires_env):
         if name and not env.get(name):
             return name
@@ -42,7 +41,7 @@ def missing_key(backend: BackendConfig, env: Mapping[str, str] | None = None) ->
 
 def build_client(backend: BackendConfig, timeouts: Timeouts, env: Mapping[str, str] | None = None) -> BaseChatModel:
     """A LangChain chat client for ``backend`` with the router's timeouts and no retries of its own."""
-    env = os.environ if env is None else env
+    env = get_settings().environ if env is None else env
     # The read limit backstops the router's own first-token and idle limits.
     read_s = max(timeouts.first_token_s, timeouts.stream_idle_s) + 1.0
     if backend.kind == "ollama":

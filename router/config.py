@@ -6,7 +6,6 @@ Keys never appear in the file: a backend names the environment variable that hol
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from core.settings import get_settings
 from router.errors import RouterConfigError
 
 BackendKind = Literal["openai", "ollama", "vllm", "openai_compatible"]
@@ -179,14 +179,17 @@ def expand_env(text: str, env: Mapping[str, str], source: str) -> str:
 
 
 def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> RouterConfig:
-    """Read, expand and validate the router file (the committed default when ``path`` is None)."""
+    """Read, expand and validate the router file (the committed default when ``path`` is None).
+
+    ``${VAR}`` is filled from ``env``, by default the settings' merged environment (process over ``.env``).
+    """
     path = path or DEFAULT_CONFIG
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise RouterConfigError(f"{path}: file not found (TRADEFLOW_ROUTER_CONFIG)") from None
     try:
-        data = yaml.safe_load(expand_env(text, os.environ if env is None else env, str(path)))
+        data = yaml.safe_load(expand_env(text, get_settings().environ if env is None else env, str(path)))
     except yaml.YAMLError as exc:
         raise RouterConfigError(f"{path}: not valid YAML: {exc}") from None
     return parse_config(data, str(path))

@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
+from core.settings import get_settings
 from router.attempt import AttemptResult, Emit, run_attempt
 from router.clients import build_client, describe, missing_key
 from router.config import BackendConfig, RouterConfig
@@ -71,10 +72,10 @@ class Router:
         self.ledger = SpendLedger(dict(config.budgets_usd_per_day))
         self.clock = clock
         self.sleep = sleep
-        self._env = env
+        self.env: Mapping[str, str] = get_settings().environ if env is None else env
         self._clients: dict[str, BaseChatModel] = {}
         for backend in config.backends:
-            key = missing_key(backend, env)
+            key = missing_key(backend, self.env)
             if key is not None:
                 self.table.disable(backend.name, f"{key} is not set")
             elif provider == "openai" and backend.kind not in OPENAI_KINDS:
@@ -89,7 +90,7 @@ class Router:
     def client(self, name: str) -> BaseChatModel:
         """The backend's LangChain client, built once."""
         if name not in self._clients:
-            self._clients[name] = build_client(self.backends[name], self.config.timeouts, self._env)
+            self._clients[name] = build_client(self.backends[name], self.config.timeouts, self.env)
         return self._clients[name]
 
     def plan(self, request: RouteRequest, *, only: frozenset[str] | None = None) -> tuple[Ranking, DecisionRecord]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
 
+from core.settings import get_settings
 from router.clients import base_url
 from router.config import BackendConfig
 
@@ -43,7 +43,7 @@ def probe_urls(backend: BackendConfig) -> list[str]:
 
 async def probe(backend: BackendConfig, client: httpx.AsyncClient, env: Mapping[str, str] | None = None) -> ProbeResult:
     """Check each of the backend's endpoints; the first failure decides."""
-    env = os.environ if env is None else env
+    env = get_settings().environ if env is None else env
     headers = {}
     if backend.api_key_env and env.get(backend.api_key_env):
         headers["Authorization"] = f"Bearer {env[backend.api_key_env]}"
@@ -75,7 +75,7 @@ async def probe_forever(router: Router, interval_s: float | None = None) -> None
     interval = interval_s or router.config.health_probe_interval_s
     enabled = [b for b in router.config.backends if b.name not in router.table.disabled_reason]
     while True:
-        for result in await probe_all(enabled, timeout_s=min(interval, 2.0)):
+        for result in await probe_all(enabled, timeout_s=min(interval, 2.0), env=router.env):
             router.record_probe(result.backend, result.ok)
             if not result.ok:
                 logger.info("health probe failed for %s: %s", result.backend, result.detail)

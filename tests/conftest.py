@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from graphs import api_auth
-from router import runtime
+from core.settings import reset_settings
 from tests.doubles.llm_server import LLMServerDouble
 from tests.support.postgres import scratch_database
 
@@ -26,9 +25,7 @@ ROUTER_DOUBLE = Path(__file__).parent / "fixtures" / "router_double.yaml"
 
 
 def _clear_setting_caches() -> None:
-    runtime.current_settings.cache_clear()
-    runtime.router_for.cache_clear()
-    api_auth._settings.cache_clear()
+    reset_settings()
 
 
 @pytest.fixture(autouse=True)

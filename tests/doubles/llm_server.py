@@ -72,6 +72,8 @@ class RequestRecord:
     stream: bool
     prompt: str
     fault: str | None
+    authorization: str | None = None
+    """The Authorization header the client sent (tests check which key a client used)."""
     at: float = field(default_factory=time.monotonic)
 
 
@@ -198,7 +200,10 @@ class _Handler(BaseHTTPRequestHandler):
         stream = bool(body.get("stream", api == "ollama"))
         prompt = _prompt_text(body.get("messages", []))
         behaviour, fault = double.take_fault(model)
-        double.record(RequestRecord(api=api, model=model, stream=stream, prompt=prompt, fault=fault))
+        double.record(
+            RequestRecord(api=api, model=model, stream=stream, prompt=prompt, fault=fault,
+                          authorization=self.headers.get("Authorization"))
+        )  # fmt: skip
         if behaviour.latency_s:
             time.sleep(behaviour.latency_s)
         if fault == "reset":

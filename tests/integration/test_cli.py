@@ -143,6 +143,35 @@ def test_bad_setting_stops_the_cli_naming_the_variable(llm_double: LLMServerDoub
     assert "TRADEFLOW_ROUTING_STRATEGY" in proc.stderr
 
 
+def test_model_settings_in_dotenv_reach_the_backend_table_and_its_clients(
+    llm_double: LLMServerDouble, tmp_path: Path
+) -> None:
+    """Regression: the CLI read .env into Settings only; the backend table's ${VAR} and the clients' keys came
+    from os.environ, so `tradeflow backends` said OPENAI_API_KEY is not set and `tradeflow run` failed."""
+    (tmp_path / ".env").write_text(
+        f"OPENAI_API_KEY=key-from-dotenv\nOPENAI_BASE_URL={llm_double.openai_base_url}\nTRADEFLOW_OPENAI_MODEL={MODEL}\n"
+        "TRADEFLOW_LLM_PROVIDER=openai\n"
+    )
+    env = {**os.environ, "TRADEFLOW_DATA_DIR": str(tmp_path / "data")}
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "TRADEFLOW_OPENAI_MODEL",
+        "TRADEFLOW_ROUTER_CONFIG",
+        "DATABASE_URL",
+    ):
+        env.pop(name, None)
+    backends = tradeflow(["backends"], env, tmp_path)
+    assert backends.returncode == 0, backends.stderr
+    mini = next(line for line in backends.stdout.splitlines() if line.startswith("openai-mini"))
+    assert MODEL in mini
+    assert " up " in mini
+    assert "OPENAI_API_KEY is not set" not in backends.stdout
+    result = _result(tradeflow(["run", "market_brief", "--input", str(EXAMPLES / "market_brief.json")], env, tmp_path))
+    assert result["values"]["brief"].startswith(f"[{MODEL}:")
+    assert any(r.authorization == "Bearer key-from-dotenv" for r in llm_double.requests)
+
+
 def test_no_model_reachable_fails_fast_with_advice(tmp_path: Path) -> None:
     env = {
         **os.environ,

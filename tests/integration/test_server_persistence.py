@@ -141,13 +141,44 @@ def test_make_run_serves_the_api(tmp_path: Path) -> None:
     assert f"API: http://127.0.0.1:{port}" in output
 
 
-async def test_api_key_protects_every_request_and_validation_still_works(tmp_path: Path) -> None:
-    env = {**_base_env(tmp_path), "TRADEFLOW_API_KEY": "k-7f3a91"}
+def _table(path: Path, backend: str, base_url: str) -> Path:
+    path.write_text(
+        "backends:\n"
+        f"  - {{name: {backend}, kind: openai, model: m-{backend}, base_url: '{base_url}', api_key_env: OPENAI_API_KEY,\n"
+        "     prices: {input_per_1m: 0.1, output_per_1m: 0.1}, context_window: 8000, max_output_tokens: 1000}\n"
+    )
+    return path
+
+
+async def test_api_key_protects_every_request_and_the_process_environment_wins_over_dotenv(
+    tmp_path: Path, llm_server: LLMServerDouble
+) -> None:
+    """Regression: langgraph dev let .env override the process environment, so the .env key was the one accepted
+    (and the .env backend table the one used) while the banner reported the process environment's."""
+    base = llm_server.openai_base_url
+    (tmp_path / ".env").write_text(
+        "TRADEFLOW_API_KEY=dotenv-key-1\n"
+        f"TRADEFLOW_ROUTER_CONFIG={_table(tmp_path / 'dotenv.yaml', 'from-dotenv', base)}\n"
+        "OPENAI_API_KEY=only-in-dotenv\n"
+    )
+    env = {
+        **_base_env(tmp_path),
+        "TRADEFLOW_API_KEY": "k-7f3a91",
+        "TRADEFLOW_ROUTER_CONFIG": str(_table(tmp_path / "process.yaml", "from-process", base)),
+    }
+    env.pop("OPENAI_API_KEY", None)
     server = DevServer(tmp_path, env).start()
     try:
         async with httpx.AsyncClient(timeout=10) as http:
             refused = await http.post(f"{server.url}/assistants/search", json={})
             assert refused.status_code == 401
+            dotenv_key = await http.post(
+                f"{server.url}/assistants/search", json={}, headers={"x-api-key": "dotenv-key-1"}
+            )
+            assert dotenv_key.status_code == 401
+            backends = await http.get(f"{server.url}/router/backends", headers={"x-api-key": "k-7f3a91"})
+        # The process's table is used, and its backend is enabled by the key that only .env holds.
+        assert [(b["backend"], b["enabled"]) for b in backends.json()] == [("from-process", True)]
         client = get_client(url=server.url, api_key="k-7f3a91")
         assistant = await client.assistants.create("heartbeat", name="probe")
         out = await client.runs.wait(None, assistant["assistant_id"], input={"message": "ok"})
@@ -158,4 +189,7 @@ async def test_api_key_protects_every_request_and_validation_still_works(tmp_pat
         assert info.value.response.status_code == 422
     finally:
         server.stop()
-    assert "k-7f3a91" not in server.output()
+    output = server.output()
+    assert "LLM reachable: openai model 'm-from-process'" in output  # the banner agrees with the server
+    for secret in ("k-7f3a91", "dotenv-key-1", "only-in-dotenv"):
+        assert secret not in output

@@ -75,3 +75,48 @@ def test_dotenv_is_read_and_environment_wins(tmp_path: Path, monkeypatch: pytest
     settings = load_settings(env_file)
     assert settings.port == 3100
     assert settings.ollama_model == "from-dotenv"
+
+
+def test_backend_table_expansion_follows_the_same_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: ${VAR} in the backend table and api_key_env were read from os.environ, ignoring .env."""
+    from router.config import load_config
+    from router.engine import Router
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("OPENAI_API_KEY=from-dotenv\nTRADEFLOW_OPENAI_MODEL=dotenv-model\nVLLM_BASE_URL=\n")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("TRADEFLOW_OPENAI_MODEL", "process-model")
+    monkeypatch.setenv("VLLM_BASE_URL", "")  # empty counts as unset at every layer
+    settings = load_settings(env_file)
+    assert settings.openai_api_key == "from-dotenv"
+    assert settings.environ["TRADEFLOW_OPENAI_MODEL"] == "process-model"
+    assert "VLLM_BASE_URL" not in settings.environ
+    config = load_config(None, settings.environ)
+    assert {b.name: b.model for b in config.backends}["openai-mini"] == "process-model"
+    router = Router(config, env=settings.environ)
+    assert "openai-mini" not in router.table.disabled_reason
+    assert router.table.disabled_reason["vllm"] == "VLLM_BASE_URL is not set"
+
+
+def test_one_settings_cache_reset_by_one_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.settings import get_settings, reset_settings
+    from router.runtime import process_router
+
+    monkeypatch.setenv("TRADEFLOW_OLLAMA_MODEL", "first")
+    reset_settings()
+    first = process_router()
+    assert get_settings() is get_settings()
+    assert first.backends["ollama"].model == "first"
+    monkeypatch.setenv("TRADEFLOW_OLLAMA_MODEL", "second")
+    assert process_router() is first  # cached until reset
+    reset_settings()
+    assert process_router().backends["ollama"].model == "second"
+
+
+def test_secrets_stay_out_of_the_settings_repr() -> None:
+    settings = settings_from_mapping(
+        {"OPENAI_API_KEY": "sk-live-123", "TRADEFLOW_API_KEY": "tk-456", "DATABASE_URL": "postgresql://u:pw-789@h/db"}
+    )
+    text = repr(settings)
+    for secret in ("sk-live-123", "tk-456", "pw-789"):
+        assert secret not in text
