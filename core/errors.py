@@ -7,13 +7,18 @@ Hierarchy::
     └── PersistenceError           a checkpointer could not be opened or set up
 
 Each package (``graphs``, ``router``, ...) derives its own base from ``TradeflowError``.
+
+``TradeflowError`` is a ``RuntimeError`` on purpose: every message tradeflow raises is written for the person
+who must act on it and carries no secret (URLs are passed through :func:`core.settings.redact_url`), and the
+LangGraph server shows SDK clients the message of a run's error only for the built-in error families it
+trusts (``RuntimeError`` among them; anything else becomes "An internal error occurred").
 """
 
 from __future__ import annotations
 
 
-class TradeflowError(Exception):
-    """Base class of every error tradeflow raises on purpose."""
+class TradeflowError(RuntimeError):
+    """Base class of every error tradeflow raises on purpose; its message is safe to show a client."""
 
 
 class SettingsError(TradeflowError):

@@ -272,9 +272,19 @@ def reset_settings() -> None:
         hook()
 
 
+_SECRET_QUERY_KEYS = ("key", "token", "secret", "password", "signature", "sig", "auth", "credential")
+
+
 def redact_url(url: str) -> str:
-    """Public form of a URL for logs and messages: the password replaced by ``***``."""
+    """Public form of a URL for logs and messages: userinfo and secret-looking query values replaced by ``***``."""
     parsed = urlparse(url)
-    if parsed.password:
-        return url.replace(f":{parsed.password}@", ":***@")
-    return url
+    netloc = parsed.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        netloc = f"{user}:***@{hostport}" if ":" in userinfo else f"***@{hostport}"
+    query = "&".join(
+        f"{name}=***" if any(k in name.lower() for k in _SECRET_QUERY_KEYS) else f"{name}={value}" if sep else name
+        for name, sep, value in (part.partition("=") for part in parsed.query.split("&") if part)
+    )
+    return parsed._replace(netloc=netloc, query=query).geturl()

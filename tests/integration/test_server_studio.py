@@ -13,7 +13,7 @@ from langgraph_sdk.client import LangGraphClient
 
 from graphs.registry import GRAPHS
 from tests.conftest import MODEL, model_env
-from tests.doubles.llm_server import LLMServerDouble
+from tests.doubles.llm_server import Behaviour, LLMServerDouble
 from tests.support.examples import example_input
 from tests.support.langgraph_server import DevServer, start_with_double
 
@@ -213,3 +213,26 @@ async def test_router_subgraph_run_shows_attempts_in_state(client: LangGraphClie
     measured = {row["backend"]: row for row in live}
     assert measured["double-openai"]["samples"] >= 1
     assert measured["double-ollama"]["enabled"] is False
+
+
+async def test_a_failed_run_tells_the_client_what_was_tried(client: LangGraphClient, llm_double: LLMServerDouble) -> None:
+    """Regression: SDK clients saw only 'LLMUnavailableError: An internal error occurred' (the server hides the
+    message of error types it does not trust); the backends tried and their errors were only in the server log."""
+    llm_double.set_behaviour(MODEL, Behaviour(fault="status", status=503))
+    thread = await client.threads.create()
+    with pytest.raises(Exception) as info:  # noqa: PT011 - runs.wait raises a bare Exception("<class>: <message>")
+        await client.runs.wait(thread["thread_id"], "market_brief", input=example_input("market_brief"))
+    text = str(info.value)
+    assert text.startswith("LLMUnavailableError: LLM call failed: every backend failed"), text
+    assert "double-openai" in text
+    assert "server_error: HTTP 503" in text
+    assert "test-key-for-double" not in text
+    run = (await client.runs.list(thread["thread_id"]))[0]
+    assert run["status"] == "error"
+    joined = await client.runs.join(thread["thread_id"], run["run_id"])
+    assert joined["__error__"]["error"] == "LLMUnavailableError"
+    assert "server_error: HTTP 503" in joined["__error__"]["message"]
+    got = await client.threads.get(thread["thread_id"])
+    assert got["status"] == "error"
+    assert got["error"]["error"] == "LLMUnavailableError"
+    assert "server_error: HTTP 503" in got["error"]["message"]

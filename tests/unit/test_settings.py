@@ -120,3 +120,30 @@ def test_secrets_stay_out_of_the_settings_repr() -> None:
     text = repr(settings)
     for secret in ("sk-live-123", "tk-456", "pw-789"):
         assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("url", "public"),
+    [
+        ("postgresql://u:pw-1@h:5432/db", "postgresql://u:***@h:5432/db"),
+        ("https://tok-2@api.example/v1", "https://***@api.example/v1"),
+        ("https://api.example/v1?api-key=k-3&deployment=x", "https://api.example/v1?api-key=***&deployment=x"),
+        ("http://127.0.0.1:11434", "http://127.0.0.1:11434"),
+    ],
+)
+def test_redact_url_hides_credentials(url: str, public: str) -> None:
+    from core.settings import redact_url
+
+    assert redact_url(url) == public
+
+
+def test_the_server_shows_clients_the_message_of_tradeflow_errors() -> None:
+    """langgraph-api replaces the message of error types it does not trust with 'An internal error occurred'."""
+    from langgraph_api.serde import default
+
+    from graphs.errors import LLMUnavailableError
+    from router.errors import AllBackendsFailedError, NoEligibleBackendError
+
+    for error in (LLMUnavailableError("tried x"), NoEligibleBackendError({"b": "why"})):
+        assert default(error) == {"error": type(error).__name__, "message": str(error)}
+    assert issubclass(AllBackendsFailedError, RuntimeError)
