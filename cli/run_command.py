@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import sys
 import uuid
@@ -17,13 +16,13 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
-from pydantic import TypeAdapter, ValidationError
 
 from analytics.runtime import handler as analytics_handler
 from core.persistence import open_async_checkpointer
 from core.settings import get_settings
 from graphs.errors import InvalidInputError
 from graphs.registry import GRAPHS, get_entry, load_builder, validate_input, validate_resume
+from graphs.validation import validate_context
 
 
 def add_run_parser(sub: Any) -> None:
@@ -52,23 +51,9 @@ def _parse_json_arg(graph_id: str, flag: str, text: str) -> Any:
         raise InvalidInputError(graph_id, [(flag, f"not valid JSON: {exc}")]) from None
 
 
-def _context(graph_id: str, schema: Any, text: str | None) -> Any:
-    if not isinstance(schema, type) or not dataclasses.is_dataclass(schema):
-        return None
+def _context(graph_id: str, text: str | None) -> Any:
     values = _parse_json_arg(graph_id, "--context", text) if text else {}
-    if not isinstance(values, dict):
-        raise InvalidInputError(graph_id, [("--context", "expected a JSON object")])
-    known = {f.name for f in dataclasses.fields(schema)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise InvalidInputError(
-            graph_id, [(f"--context.{k}", f"unknown knob; known: {', '.join(sorted(known))}") for k in unknown]
-        )
-    try:
-        return TypeAdapter(schema).validate_python(values)
-    except ValidationError as exc:
-        problems = [(".".join(["--context", *map(str, e["loc"])]), e["msg"]) for e in exc.errors()]
-        raise InvalidInputError(graph_id, problems) from None
+    return validate_context(graph_id, values, prefix="--context")
 
 
 def _log(message: str) -> None:
@@ -79,7 +64,7 @@ async def _run(args: argparse.Namespace) -> int:
     graph_id = get_entry(args.graph).graph_id
     settings = get_settings()
     builder = load_builder(graph_id)
-    context = _context(graph_id, builder.context_schema, args.context)
+    context = _context(graph_id, args.context)
     payload = _read_json(graph_id, args.input) if args.input else None
     if payload is not None:
         payload = validate_input(graph_id, payload)

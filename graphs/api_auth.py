@@ -2,9 +2,10 @@
 
 * Authentication: when ``TRADEFLOW_API_KEY`` is set, every request must carry it in ``x-api-key``;
   without it (a laptop) requests are accepted as the local user.
-* Input validation: a run whose input does not match its graph's input schema, or a triage resume
-  that is not a valid approval, is refused with 422 naming the field, before the run exists, so no
-  thread state or checkpoint is written for it.
+* Input validation: a run whose input or context does not match its graph's schemas, or a triage
+  resume that is not a valid approval, is refused with 422 naming the field, before the run exists,
+  so no thread state or checkpoint is written for it. An assistant's context is checked the same way
+  when it is created or updated. (State updates are checked by the served graph: ``graphs.serving``.)
 
 ``disable_studio_auth`` is set in ``langgraph.json`` so Studio's requests get the same checks.
 """
@@ -20,6 +21,7 @@ from langgraph_sdk import Auth, get_client
 from core.settings import get_settings
 from graphs.errors import InvalidInputError
 from graphs.registry import GRAPHS, graph_id_for_assistant, validate_input, validate_resume
+from graphs.validation import context_from_run, validate_context
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ def _problems_for(graph_id: str, kwargs: dict[str, Any]) -> InvalidInputError | 
         command = kwargs.get("command") or {}
         if "resume" in command:
             validate_resume(graph_id, command["resume"])
+        context_from_run(graph_id, kwargs)
     except InvalidInputError as exc:
         return exc
     return None
@@ -77,3 +80,28 @@ async def validate_run(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate
     if problem is not None:
         logger.info("refused run for %s: %s", graph_id, problem)
         raise Auth.exceptions.HTTPException(status_code=422, detail=str(problem))
+
+
+async def _check_assistant_context(value: Auth.types.AssistantsCreate | Auth.types.AssistantsUpdate) -> None:
+    graph_id = value.get("graph_id")
+    if graph_id is None and value.get("assistant_id") is not None:
+        graph_id = await _graph_id(str(value["assistant_id"]))
+    if graph_id not in GRAPHS or value.get("context") is None:
+        return
+    try:
+        validate_context(str(graph_id), value.get("context"))
+    except InvalidInputError as exc:
+        logger.info("refused assistant for %s: %s", graph_id, exc)
+        raise Auth.exceptions.HTTPException(status_code=422, detail=str(exc)) from None
+
+
+@auth.on.assistants.create
+async def validate_assistant(ctx: Auth.types.AuthContext, value: Auth.types.AssistantsCreate) -> None:
+    """Refuse an assistant whose context does not fit its graph's knobs."""
+    await _check_assistant_context(value)
+
+
+@auth.on.assistants.update
+async def validate_assistant_update(ctx: Auth.types.AuthContext, value: Auth.types.AssistantsUpdate) -> None:
+    """Refuse an assistant update whose context does not fit its graph's knobs."""
+    await _check_assistant_context(value)

@@ -4,7 +4,7 @@ Hierarchy::
 
     TradeflowError (core.errors)
     └── GraphError                 base for everything in ``graphs``
-        ├── InvalidInputError      input does not match a graph's input schema (names the field)
+        ├── InvalidInputError      input, context or state update does not fit its schema (names the field)
         ├── UnknownGraphError      a graph id that is not served
         ├── LLMUnavailableError    no model answered; says what was tried and how to configure one
         └── LLMResponseError       a model answered with something the graph cannot use
@@ -21,14 +21,17 @@ class GraphError(TradeflowError):
     """Base class of errors raised in ``graphs``."""
 
 
-class InvalidInputError(GraphError):
-    """Input that does not match a graph's input schema."""
+class InvalidInputError(GraphError, ValueError):
+    """Input, context or a state update that does not fit a graph's schema; names every bad field.
 
-    def __init__(self, graph_id: str, problems: Sequence[tuple[str, str]]) -> None:
+    A ``ValueError`` too: the server answers a state update it refuses with 400 and this message.
+    """
+
+    def __init__(self, graph_id: str, problems: Sequence[tuple[str, str]], *, what: str = "input") -> None:
         self.graph_id = graph_id
         self.problems = list(problems)
         detail = "; ".join(f"{field}: {message}" for field, message in self.problems)
-        super().__init__(f"invalid input for graph {graph_id!r}: {detail}")
+        super().__init__(f"invalid {what} for graph {graph_id!r}: {detail}")
 
     @property
     def fields(self) -> list[str]:

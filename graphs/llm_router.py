@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analytics.runtime import instrument
+from graphs.serving import serve
 from router.subgraph import builder
 
-graph = instrument(builder.compile(name="LLMRouter"), "llm_router")
+graph = serve(builder, graph_id="llm_router", name="LLMRouter")

@@ -91,7 +91,7 @@ def validate_input(graph_id: str, payload: object) -> dict[str, Any]:
     try:
         validated: dict[str, Any] = _adapter(graph_id).validate_python(payload, strict=True)
     except ValidationError as exc:
-        problems = [(_field_path(err["loc"]), err["msg"]) for err in exc.errors()]
+        problems = [(_field_path(err["loc"]), err["msg"].removeprefix("Value error, ")) for err in exc.errors()]
         raise InvalidInputError(graph_id, problems) from None
     return validated
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
 
-from analytics.runtime import instrument
 from graphs.eod_reconciliation.context import ReconciliationContext
 from graphs.eod_reconciliation.explain import explain_mismatch
 from graphs.eod_reconciliation.nodes import fan_out_mismatches, match_positions, rank_by_risk
 from graphs.eod_reconciliation.state import ReconciliationInput, ReconciliationOutput, ReconciliationState
+from graphs.serving import serve
 
 builder = StateGraph(
     ReconciliationState,
@@ -25,4 +25,4 @@ builder.add_edge("explain_mismatch", "rank_by_risk")
 builder.add_edge("rank_by_risk", END)
 
 # The server runs this compiled graph; analytics sees every run through the handler in its config.
-graph = instrument(builder.compile(name="EodReconciliation"), "eod_reconciliation")
+graph = serve(builder, graph_id="eod_reconciliation", name="EodReconciliation")

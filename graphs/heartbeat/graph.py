@@ -9,7 +9,7 @@ from langgraph.graph import END, START, StateGraph
 from pydantic import ConfigDict, with_config
 from typing_extensions import TypedDict
 
-from analytics.runtime import instrument
+from graphs.serving import serve
 
 
 @with_config(ConfigDict(extra="forbid", use_attribute_docstrings=True))
@@ -40,4 +40,4 @@ builder.add_edge(START, "stamp")
 builder.add_edge("stamp", END)
 
 # The server runs this compiled graph; analytics sees every run through the handler in its config.
-graph = instrument(builder.compile(name="Heartbeat"), "heartbeat")
+graph = serve(builder, graph_id="heartbeat", name="Heartbeat")

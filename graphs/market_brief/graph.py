@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
 
-from analytics.runtime import instrument
 from graphs.market_brief.context import MarketBriefContext
 from graphs.market_brief.nodes import compute_market_figures, write_brief
 from graphs.market_brief.state import MarketBriefInput, MarketBriefOutput, MarketBriefState
+from graphs.serving import serve
 
 builder = StateGraph(
     MarketBriefState,
@@ -22,4 +22,4 @@ builder.add_edge("compute_market_figures", "write_brief")
 builder.add_edge("write_brief", END)
 
 # The server runs this compiled graph; analytics sees every run through the handler in its config.
-graph = instrument(builder.compile(name="MarketBrief"), "market_brief")
+graph = serve(builder, graph_id="market_brief", name="MarketBrief")

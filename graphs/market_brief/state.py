@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from typing import NotRequired
+from datetime import date, datetime
+from typing import Annotated, NotRequired
 
-from pydantic import ConfigDict, with_config
+from pydantic import AfterValidator, ConfigDict, Field, with_config
 from typing_extensions import TypedDict
 
 _STRICT = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+def _iso_date_or_time(value: str) -> str:
+    try:
+        (date if len(value) == 10 else datetime).fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"expected an ISO date or timestamp such as 2026-11-24, got {value!r}") from None
+    return value
+
+
+IsoDate = Annotated[str, AfterValidator(_iso_date_or_time)]
+"""A date ('2026-11-24') or an ISO 8601 timestamp, kept as the text the caller sent."""
 
 
 @with_config(_STRICT)
@@ -40,10 +53,10 @@ class BookLimit(TypedDict):
 class MarketBriefInput(TypedDict):
     """What a caller sends: a market snapshot."""
 
-    as_of: str
+    as_of: IsoDate
     """Snapshot date or timestamp, e.g. '2026-11-24'."""
-    positions: list[Position]
-    """Every position to cover in the brief."""
+    positions: Annotated[list[Position], Field(min_length=1)]
+    """Every position to cover in the brief (at least one)."""
     limits: NotRequired[list[BookLimit]]
     """Optional gross exposure limits per book."""
     currency: NotRequired[str]

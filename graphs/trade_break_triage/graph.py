@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
 
-from analytics.runtime import instrument
+from graphs.serving import serve
 from graphs.trade_break_triage.context import TriageContext
 from graphs.trade_break_triage.nodes import (
     auto_approve,
@@ -30,4 +30,4 @@ builder.add_edge("auto_approve", "record_outcome")
 builder.add_edge("record_outcome", END)
 
 # The server runs this compiled graph; analytics sees every run through the handler in its config.
-graph = instrument(builder.compile(name="TradeBreakTriage"), "trade_break_triage")
+graph = serve(builder, graph_id="trade_break_triage", name="TradeBreakTriage")

@@ -17,6 +17,7 @@ from langgraph_sdk import get_client
 
 from tests.conftest import model_env
 from tests.doubles.llm_server import LLMServerDouble
+from tests.support.examples import example_input
 from tests.support.langgraph_server import DevServer, free_port, write_config
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -40,7 +41,8 @@ async def test_server_checkpoints_land_in_postgres(
     try:
         client = get_client(url=server.url)
         thread = await client.threads.create()
-        await client.runs.wait(thread["thread_id"], "market_brief", input={"as_of": "d", "positions": []})
+        flat = {"book": "B", "symbol": "S", "quantity": 1.0, "price": 10.0, "prev_close": 10.0}
+        await client.runs.wait(thread["thread_id"], "market_brief", input={"as_of": "2026-11-24", "positions": [flat]})
         state = await client.threads.get_state(thread["thread_id"])
     finally:
         server.stop()
@@ -71,7 +73,7 @@ async def test_embedded_default_keeps_threads_across_a_restart_and_starts_withou
         # a run that needs the model fails fast, naming what was tried
         started = time.monotonic()
         brief_thread = await client.threads.create()
-        run = await client.runs.create(brief_thread["thread_id"], "market_brief", input={"as_of": "d", "positions": []})
+        run = await client.runs.create(brief_thread["thread_id"], "market_brief", input=example_input("market_brief"))
         await client.runs.join(brief_thread["thread_id"], run["run_id"])
         elapsed = time.monotonic() - started
         failed = await client.runs.get(brief_thread["thread_id"], run["run_id"])

@@ -215,7 +215,9 @@ async def test_router_subgraph_run_shows_attempts_in_state(client: LangGraphClie
     assert measured["double-ollama"]["enabled"] is False
 
 
-async def test_a_failed_run_tells_the_client_what_was_tried(client: LangGraphClient, llm_double: LLMServerDouble) -> None:
+async def test_a_failed_run_tells_the_client_what_was_tried(
+    client: LangGraphClient, llm_double: LLMServerDouble
+) -> None:
     """Regression: SDK clients saw only 'LLMUnavailableError: An internal error occurred' (the server hides the
     message of error types it does not trust); the backends tried and their errors were only in the server log."""
     llm_double.set_behaviour(MODEL, Behaviour(fault="status", status=503))
@@ -236,3 +238,51 @@ async def test_a_failed_run_tells_the_client_what_was_tried(client: LangGraphCli
     assert got["status"] == "error"
     assert got["error"]["error"] == "LLMUnavailableError"
     assert "server_error: HTTP 503" in got["error"]["message"]
+
+
+async def test_bad_context_is_refused_naming_the_knob_before_a_run_exists(
+    client: LangGraphClient, llm_double: LLMServerDouble
+) -> None:
+    """Regression: context={"approval_threshold": "abc"} passed the door and the run died mid-way with a TypeError."""
+    thread = await client.threads.create()
+    for context, fragment in (
+        ({"approval_threshold": "abc"}, "context.approval_threshold: Input should be a valid number"),
+        ({"backend": "no-such"}, "context.backend: unknown backend 'no-such'; the backend table has: double-ollama"),
+        ({"threshold": 5}, "context.threshold: unknown knob"),
+    ):
+        with pytest.raises(httpx.HTTPStatusError) as info:
+            await client.runs.create(
+                thread["thread_id"], "trade_break_triage", input=example_input("trade_break_triage"), context=context
+            )
+        refused_with(info.value, fragment)
+    assert await client.runs.list(thread["thread_id"]) == []
+    assert llm_double.requests == []
+    with pytest.raises(httpx.HTTPStatusError) as info:
+        await client.assistants.create("trade_break_triage", context={"approval_threshold": "abc"})
+    refused_with(info.value, "context.approval_threshold")
+    assistant = await client.assistants.create("trade_break_triage", context={"approval_threshold": 10.0})
+    with pytest.raises(httpx.HTTPStatusError) as info:
+        await client.assistants.update(assistant["assistant_id"], context={"strategy": "cheapest"})
+    refused_with(info.value, "context.strategy")
+
+
+async def test_market_brief_refuses_a_bad_date_and_an_empty_snapshot(client: LangGraphClient) -> None:
+    with pytest.raises(httpx.HTTPStatusError) as info:
+        await client.runs.wait(None, "market_brief", input={"as_of": "not-a-date", "positions": []})
+    refused_with(info.value, "as_of: expected an ISO date or timestamp", "positions: List should have at least 1 item")
+
+
+async def test_state_updates_that_do_not_fit_the_schema_are_refused(client: LangGraphClient) -> None:
+    """Regression: update_state({"figures": 42}) was checkpointed and the next run died with a TypeError."""
+    thread = await client.threads.create()
+    await client.runs.wait(thread["thread_id"], "heartbeat", input={"message": "ok"})
+    before = await client.threads.get_history(thread["thread_id"])
+    for values, fragment in (({"message": 42}, "values.message: Input should be a valid string"),
+                             ({"figures": 42}, "values.figures: unknown state key")):  # fmt: skip
+        with pytest.raises(httpx.HTTPStatusError) as info:
+            await client.threads.update_state(thread["thread_id"], values)
+        assert info.value.response.status_code == 400
+        assert fragment in info.value.response.json()["detail"]
+    assert len(await client.threads.get_history(thread["thread_id"])) == len(before)
+    await client.threads.update_state(thread["thread_id"], {"message": "edited"})
+    assert (await client.threads.get_state(thread["thread_id"]))["values"]["message"] == "edited"
