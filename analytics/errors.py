@@ -5,6 +5,7 @@ Hierarchy::
     TradeflowError (core.errors)
     └── AnalyticsError             base for everything in ``analytics``
         ├── StoreUnavailableError  the database cannot be reached (rows wait, then spill)
+        ├── RowsRejectedError      the database refused the rows themselves (they are isolated, quarantined)
         ├── ReportQueryError       a report request names an unknown column, period or format
         └── PriceTableError        the price table file is invalid (names entry and field)
 """
@@ -20,6 +21,10 @@ class AnalyticsError(TradeflowError):
 
 class StoreUnavailableError(AnalyticsError):
     """The analytics database cannot be reached right now."""
+
+
+class RowsRejectedError(AnalyticsError):
+    """The database refused the rows themselves (a constraint, a value it cannot store): retrying won't help."""
 
 
 class ReportQueryError(AnalyticsError):

@@ -60,8 +60,14 @@ class Metrics:
             ["from_backend", "error_class"], registry=registry,
         )  # fmt: skip
         self.rows_dropped = Counter(
-            "tradeflow_analytics_rows_dropped", "Analytics rows dropped because the queue and spill file were full.",
-            ["table"], registry=registry,
+            "tradeflow_analytics_rows_dropped",
+            "Analytics rows lost, by reason: queue_full, spill_full, quarantine_unwritable, unreadable_spill.",
+            ["table", "reason"], registry=registry,
+        )  # fmt: skip
+        self.rows_quarantined = Counter(
+            "tradeflow_analytics_rows_quarantined",
+            "Analytics rows the store refused, kept in the quarantine folder with the reason (the error class).",
+            ["table", "reason"], registry=registry,
         )  # fmt: skip
         self.rows_spilled = Counter(
             "tradeflow_analytics_rows_spilled", "Analytics rows written to the spill file while the store was down.",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import functools
-import os
 from typing import Any, TypeVar
 
 from prometheus_client import REGISTRY
@@ -46,7 +45,8 @@ def writer() -> RowWriter:
     row_writer = RowWriter(
         lambda: make_store(config),
         metrics(),
-        spill_path=config.data_dir / "analytics-spill" / f"rows-{os.getpid()}.jsonl",
+        spill_dir=config.data_dir / "analytics-spill",
+        quarantine_dir=config.data_dir / "analytics-quarantine",
         retention_days=config.analytics_retention_days,
     )
     row_writer.add_source(handler().drain)  # node runs are recorded on the writer's thread

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from analytics.errors import StoreUnavailableError
+from analytics.errors import RowsRejectedError, StoreUnavailableError
 from analytics.rows import ROW_TYPES, Row, columns
 from analytics.store import PARTITIONED, ROLLUP_UPSERT, Dialect, group_by_table, migration_files, rollup_deltas
 
@@ -56,8 +56,12 @@ class SqliteStore:
                         values = [[_sqlite_value(v) for v in delta] for delta in deltas]
                         self._conn.executemany(ROLLUP_UPSERT[table].format(marks=marks), values)
                 self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, OverflowError, TypeError) as exc:
                 self._conn.execute("ROLLBACK")
+                raise RowsRejectedError(f"analytics store refused {len(rows)} rows: {exc}") from exc
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise StoreUnavailableError(f"analytics store {self.path}: {exc}") from exc
 
     def _insert(self, table: str, batch: Sequence[Row]) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 import psycopg
 from psycopg import sql
 
-from analytics.errors import StoreUnavailableError
+from analytics.errors import RowsRejectedError, StoreUnavailableError
 from analytics.rows import ROW_TYPES, LlmCallRow, Row, WorkflowRunRow, columns
 from core.settings import redact_url
 
@@ -216,6 +216,8 @@ class PostgresStore:
                 if self._conn is not None:
                     self._conn.close()
                 raise StoreUnavailableError(f"analytics store {redact_url(self.url)}: {exc}") from exc
+            except (psycopg.DataError, psycopg.IntegrityError, TypeError, ValueError) as exc:
+                raise RowsRejectedError(f"analytics store refused {len(rows)} rows: {exc}") from exc
 
     def fetch(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Run a report query (``:name`` placeholders, values always bound as parameters)."""

@@ -1,14 +1,23 @@
 """Rows are queued in memory and written in batches by a background thread, never on a workflow's path.
 
-If the store is unreachable, rows wait in the queue; once the outage lasts ``spill_after_s`` (or the queue is
-half full) they go to a local spill file, replayed first when the store is back. Rows are dropped only when
-the queue and the spill file are both full, and each drop is counted in a metric. ``close()`` flushes.
+Every row ends in exactly one of these, each counted in a metric:
+
+* written to the store (``tradeflow_analytics_rows_written_total{table}``);
+* spilled to a local file while the store is unreachable (``..._rows_spilled_total``), and written when any
+  writer replays that file (see :mod:`analytics.spill`: files of crashed processes too);
+* quarantined with the reason, when the store refuses the row itself (a constraint, a value it cannot
+  store) or writing it fails in a way that is not an outage (``..._rows_quarantined_total{table,reason}``):
+  the batch is split until the refused rows are isolated, so one bad row never blocks the rest and is never
+  retried for ever;
+* dropped (``..._rows_dropped_total{table,reason}``) only when the queue and the spill file are both full,
+  the disk refuses the quarantine too, or a spill line cannot be read back.
+
+``close()`` flushes.
 """
 
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import threading
 import time
@@ -16,23 +25,25 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from analytics.errors import StoreUnavailableError
+from analytics.errors import RowsRejectedError, StoreUnavailableError
 from analytics.metrics import Metrics
-from analytics.rows import Row, row_from_dict, row_to_dict
+from analytics.rows import Row
+from analytics.spill import Quarantine, SpillFile, replay_directory
 from analytics.store import Store
 
 logger = logging.getLogger(__name__)
 
 
 class RowWriter:
-    """Bounded queue + background flusher + spill file."""
+    """Bounded queue + background flusher + spill directory + quarantine."""
 
     def __init__(
         self,
         store_factory: Callable[[], Store],
         metrics: Metrics,
         *,
-        spill_path: Path,
+        spill_dir: Path,
+        quarantine_dir: Path | None = None,
         max_queue: int = 100_000,
         batch_size: int = 2_000,
         interval_s: float = 1.0,
@@ -44,7 +55,9 @@ class RowWriter:
         self._store_factory = store_factory
         self._store: Store | None = None
         self.metrics = metrics
-        self.spill_path = spill_path
+        self.spill_dir = spill_dir
+        self._spill = SpillFile(spill_dir)
+        self._quarantine = Quarantine(quarantine_dir or spill_dir.parent / "analytics-quarantine")
         self.max_queue = max_queue
         self.batch_size = batch_size
         self.interval_s = interval_s
@@ -58,7 +71,6 @@ class RowWriter:
         self._stop = threading.Event()
         self._flush_lock = threading.Lock()
         self._outage_since: float | None = None
-        self._spilled = self._count_spilled()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._sources: list[Callable[[], object]] = []
@@ -71,7 +83,7 @@ class RowWriter:
     def enqueue(self, row: Row) -> None:
         """Queue one row (no I/O); drops and counts it when the queue is full."""
         if len(self._queue) >= self.max_queue:
-            self.metrics.rows_dropped.labels(row.table).inc()
+            self.metrics.rows_dropped.labels(row.table, "queue_full").inc()
             return
         self._queue.append(row)
         if self._thread is None:
@@ -113,16 +125,16 @@ class RowWriter:
             try:
                 store = self._store_ready()
                 self._maintain(store)
-                written += self._replay(store)
+                self._spill.release()  # the store answers: this writer's own spill file is replayable now
+                written += replay_directory(self.spill_dir, lambda rows: self._write(store, rows), self.batch_size,
+                                            self._lost_in_spill)  # fmt: skip
                 while self._queue:
                     batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
                     try:
-                        store.write(batch)
+                        written += self._write(store, batch)
                     except StoreUnavailableError:
                         self._queue.extendleft(reversed(batch))
                         raise
-                    self._count(batch)
-                    written += len(batch)
                 self._outage_since = None
             except StoreUnavailableError as exc:
                 now = time.monotonic()
@@ -130,8 +142,49 @@ class RowWriter:
                     self._outage_since = now
                     logger.warning("analytics store unreachable; rows wait in memory: %s", exc)
                 if now - self._outage_since >= self.spill_after_s or len(self._queue) >= self.max_queue // 2:
-                    self._spill()
+                    self._spill_queue()
         return written
+
+    def _write(self, store: Store, batch: list[Row]) -> int:
+        """Write ``batch``; rows the store refuses are isolated and quarantined. Returns rows written.
+
+        Raises :class:`StoreUnavailableError` (an outage) with nothing of ``batch`` quarantined: the caller puts
+        it back. Rows written before the outage in a split batch may be written again (at-least-once).
+        """
+        try:
+            store.write(batch)
+        except StoreUnavailableError:
+            raise
+        except RowsRejectedError as exc:
+            return self._isolate(store, batch, exc)
+        except Exception as exc:
+            # Not an outage and not a refusal the store recognised (a driver or serialisation bug): the rows
+            # are isolated and kept in quarantine with the error, rather than dropped or retried for ever.
+            logger.exception("analytics store failed to write %d rows", len(batch))
+            return self._isolate(store, batch, exc)
+        self._count(batch)
+        return len(batch)
+
+    def _isolate(self, store: Store, batch: list[Row], error: Exception) -> int:
+        if len(batch) == 1:
+            self._put_in_quarantine(batch[0], error)
+            return 0
+        middle = len(batch) // 2
+        return self._write(store, batch[:middle]) + self._write(store, batch[middle:])
+
+    def _put_in_quarantine(self, row: Row, error: Exception) -> None:
+        reason = type(error.__cause__ or error).__name__
+        try:
+            self._quarantine.put(row, f"{reason}: {error}")
+        except OSError:
+            logger.exception("analytics quarantine unwritable; row of %s dropped", row.table)
+            self.metrics.rows_dropped.labels(row.table, "quarantine_unwritable").inc()
+            return
+        self.metrics.rows_quarantined.labels(row.table, reason).inc()
+        logger.warning("analytics store refused a %s row (%s); quarantined", row.table, reason)
+
+    def _lost_in_spill(self, count: int) -> None:
+        self.metrics.rows_dropped.labels("unknown", "unreadable_spill").inc(count)
 
     def _maintain(self, store: Store) -> None:
         """At start and then every ``maintenance_every_s``: drop data past retention, refresh planner statistics."""
@@ -154,43 +207,19 @@ class RowWriter:
         for table, count in collections.Counter(row.table for row in batch).items():
             self.metrics.rows_written.labels(table).inc(count)
 
-    def _spill(self) -> None:
-        room = self.max_spill_rows - self._spilled
+    def _spill_queue(self) -> None:
+        room = self.max_spill_rows - self._spill.rows
         if room <= 0 or not self._queue:
             return
-        self.spill_path.parent.mkdir(parents=True, exist_ok=True)
-        moved = 0
-        with self.spill_path.open("a") as spill:
-            while self._queue and moved < room:
-                spill.write(json.dumps(row_to_dict(self._queue.popleft()), default=str) + "\n")
-                moved += 1
-        self._spilled += moved
-        self.metrics.rows_spilled.inc(moved)
-        logger.warning("analytics store still unreachable; %d rows spilled to %s", moved, self.spill_path)
-
-    def _replay(self, store: Store) -> int:
-        if not self._spilled or not self.spill_path.exists():
-            return 0
-        lines = [line for line in self.spill_path.read_text().splitlines() if line.strip()]
-        rows = [row_from_dict(json.loads(line)) for line in lines]
-        for start in range(0, len(rows), self.batch_size):
-            batch = rows[start : start + self.batch_size]
-            store.write(batch)
-            self._count(batch)
-            # Keep only what is still unwritten, so an outage mid-replay never writes a row twice.
-            remaining = lines[start + self.batch_size :]
-            self.spill_path.write_text("".join(line + "\n" for line in remaining))
-            self._spilled = len(remaining)
-        self.spill_path.unlink()
-        self._spilled = 0
-        logger.info("replayed %d spilled analytics rows", len(rows))
-        return len(rows)
-
-    def _count_spilled(self) -> int:
-        if not self.spill_path.exists():
-            return 0
-        with self.spill_path.open() as spill:
-            return sum(1 for line in spill if line.strip())
+        moved = [self._queue.popleft() for _ in range(min(room, len(self._queue)))]
+        try:
+            self._spill.append(moved)
+        except OSError:
+            self._queue.extendleft(reversed(moved))
+            logger.exception("analytics spill file unwritable; rows stay in memory")
+            return
+        self.metrics.rows_spilled.inc(len(moved))
+        logger.warning("analytics store still unreachable; %d rows spilled to %s", len(moved), self._spill.path)
 
     @property
     def pending(self) -> int:
@@ -207,5 +236,8 @@ class RowWriter:
         if self._queue:
             self._outage_since = float("-inf")
             self.flush()
+        while self._queue:  # the spill file is full too: what is left is dropped, and counted
+            self.metrics.rows_dropped.labels(self._queue.popleft().table, "spill_full").inc()
+        self._spill.release()
         if self._store is not None:
             self._store.close()

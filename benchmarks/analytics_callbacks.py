@@ -101,7 +101,7 @@ def main() -> None:
             store = PostgresStore(stack.enter_context(scratch_database("tradeflow_bench_callbacks")))
         else:
             store = SqliteStore(Path(tmp) / "a.sqlite")
-        writer = RowWriter(lambda: store, metrics, spill_path=Path(tmp) / "spill.jsonl")
+        writer = RowWriter(lambda: store, metrics, spill_dir=Path(tmp) / "spill")
         handler = AnalyticsHandler(metrics, writer.enqueue, PriceTable.load())
         writer.add_source(handler.drain)  # as analytics.runtime wires it: node runs recorded on the writer's thread
         times = asyncio.run(_bench(args.runs, handler))

@@ -72,7 +72,8 @@ def test_label_sets_are_bounded() -> None:
         "tradeflow_router_decisions": {"workflow", "strategy", "backend", "outcome"},
         "tradeflow_router_attempts": {"backend", "outcome", "error_class"},
         "tradeflow_router_fallbacks": {"from_backend", "error_class"},
-        "tradeflow_analytics_rows_dropped": {"table"},
+        "tradeflow_analytics_rows_dropped": {"table", "reason"},
+        "tradeflow_analytics_rows_quarantined": {"table", "reason"},
         "tradeflow_analytics_rows_spilled": set(),
         "tradeflow_analytics_rows_written": {"table"},
     }  # fmt: skip
@@ -89,7 +90,7 @@ def _rows(n: int, day: datetime | None = None) -> list[Row]:
 def test_writer_writes_every_row_in_batches(tmp_path: Path) -> None:
     metrics = Metrics(CollectorRegistry())
     store = SqliteStore(tmp_path / "a.sqlite")
-    writer = RowWriter(lambda: store, metrics, spill_path=tmp_path / "spill.jsonl", batch_size=100)
+    writer = RowWriter(lambda: store, metrics, spill_dir=tmp_path / "spill", batch_size=100)
     for row in _rows(1234):
         writer.enqueue(row)
     writer.close()
@@ -115,26 +116,26 @@ class FlakyStore(SqliteStore):
 def test_outage_rows_wait_then_spill_then_replay(tmp_path: Path) -> None:
     metrics = Metrics(CollectorRegistry())
     store = FlakyStore(tmp_path / "a.sqlite")
-    spill = tmp_path / "spill.jsonl"
-    writer = RowWriter(lambda: store, metrics, spill_path=spill, spill_after_s=0.0, batch_size=50)
+    spill = tmp_path / "spill"
+    writer = RowWriter(lambda: store, metrics, spill_dir=spill, spill_after_s=0.0, batch_size=50)
     for row in _rows(120):
         writer.enqueue(row)
     writer.flush()
-    assert spill.exists()
+    assert len(list(spill.glob("*.jsonl"))) == 1
     assert writer.pending == 0
     assert metrics.registry.get_sample_value("tradeflow_analytics_rows_spilled_total") == 120
     store.down = False
     for row in _rows(30):
         writer.enqueue(row)
     writer.close()
-    assert not spill.exists()
+    assert list(spill.iterdir()) == []
     assert SqliteStore(tmp_path / "a.sqlite").fetch("SELECT count(*) FROM workflow_runs", {}) == [(150,)]
 
 
 def test_rows_are_dropped_and_counted_only_when_queue_and_spill_are_full(tmp_path: Path) -> None:
     metrics = Metrics(CollectorRegistry())
     store = FlakyStore(tmp_path / "a.sqlite")
-    writer = RowWriter(lambda: store, metrics, spill_path=tmp_path / "spill.jsonl", max_queue=10, max_spill_rows=20,
+    writer = RowWriter(lambda: store, metrics, spill_dir=tmp_path / "spill", max_queue=10, max_spill_rows=20,
                        spill_after_s=0.0, batch_size=5)  # fmt: skip
     writer._start = lambda: None  # type: ignore[method-assign]  # drive the flusher by hand
     for row in _rows(10):
@@ -145,7 +146,12 @@ def test_rows_are_dropped_and_counted_only_when_queue_and_spill_are_full(tmp_pat
     writer.flush()  # 20 spilled: the spill file is full
     for row in _rows(15):
         writer.enqueue(row)  # 10 queued, 5 dropped
-    assert metrics.registry.get_sample_value("tradeflow_analytics_rows_dropped_total", {"table": "workflow_runs"}) == 5
+    assert (
+        metrics.registry.get_sample_value(
+            "tradeflow_analytics_rows_dropped_total", {"table": "workflow_runs", "reason": "queue_full"}
+        )
+        == 5
+    )
     store.down = False
     writer.flush()
     assert store.fetch("SELECT count(*) FROM workflow_runs", {}) == [(30,)]
@@ -175,7 +181,7 @@ async def test_a_run_waiting_for_approval_counts_as_interrupted(llm_double, monk
 def test_the_writer_drains_node_runs_at_every_flush(tmp_path: Path) -> None:
     metrics = Metrics(CollectorRegistry())
     store = SqliteStore(tmp_path / "a.sqlite")
-    writer = RowWriter(lambda: store, metrics, spill_path=tmp_path / "spill.jsonl", interval_s=60)
+    writer = RowWriter(lambda: store, metrics, spill_dir=tmp_path / "spill", interval_s=60)
     handler = AnalyticsHandler(metrics, writer.enqueue, PriceTable.load())
     writer.add_source(handler.drain)
     graph = load_builder("heartbeat").compile()
@@ -219,7 +225,7 @@ def test_a_failing_maintenance_does_not_stop_the_writes(tmp_path: Path, caplog: 
 
     metrics = Metrics(CollectorRegistry())
     store = NoAnalyze(tmp_path / "a.sqlite")
-    writer = RowWriter(lambda: store, metrics, spill_path=tmp_path / "spill.jsonl", interval_s=60)
+    writer = RowWriter(lambda: store, metrics, spill_dir=tmp_path / "spill", interval_s=60)
     for row in _rows(10):
         writer.enqueue(row)
     assert writer.flush() == 10
