@@ -14,8 +14,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from analytics.errors import AnalyticsError
-from analytics.queries import ReportRequest, cost_report, parse_since, trend_report, workflow_report
+from analytics.errors import AnalyticsError, ReportQueryError
+from analytics.queries import (
+    TREND_MEASURES,
+    WORKFLOW_COLUMNS,
+    ReportRequest,
+    cost_columns,
+    cost_report,
+    parse_since,
+    trend_report,
+    workflow_report,
+)
 from analytics.reports import render
 from analytics.runtime import handler, make_store, settings
 from analytics.store import Store
@@ -44,9 +53,20 @@ def report_store() -> Store:
     return store
 
 
-def _respond(rows: list[dict[str, Any]], request: Request) -> Response:
-    if request.query_params.get("format", "json") == "csv":
-        return PlainTextResponse(render(rows, "csv"), media_type="text/csv")
+HTTP_FORMATS = ("json", "csv")
+
+
+def _format(request: Request) -> str:
+    """The requested format, checked before any query runs."""
+    fmt = request.query_params.get("format", "json")
+    if fmt not in HTTP_FORMATS:
+        raise ReportQueryError(f"format: expected one of {', '.join(HTTP_FORMATS)}, got {fmt!r}")
+    return fmt
+
+
+def _respond(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> Response:
+    if fmt == "csv":
+        return PlainTextResponse(render(rows, "csv", columns=columns), media_type="text/csv")
     return JSONResponse(rows)
 
 
@@ -58,13 +78,15 @@ async def cost_endpoint(request: Request) -> Response:
     """Cost by model/workflow/provider/day over a period: ?since=7d&by=model,day&workflow=...&rollup=true."""
     params = request.query_params
     try:
+        fmt = _format(request)
         report = ReportRequest(
             since=parse_since(params.get("since", "7d")),
             by=tuple(filter(None, params.get("by", "model,workflow").split(","))),
             filters={k: params[k] for k in ("workflow", "model", "provider") if k in params},
             from_rollup=params.get("rollup", "false").lower() == "true",
         )
-        return _respond(await asyncio.to_thread(lambda: cost_report(report_store(), report)), request)
+        rows = await asyncio.to_thread(lambda: cost_report(report_store(), report))
+        return _respond(rows, fmt, cost_columns(report))
     except AnalyticsError as exc:
         return _error(exc)
 
@@ -72,8 +94,10 @@ async def cost_endpoint(request: Request) -> Response:
 async def workflows_endpoint(request: Request) -> Response:
     """Success rate and p50/p95 duration per workflow and version: ?since=7d."""
     try:
+        fmt = _format(request)
         since = parse_since(request.query_params.get("since", "7d"))
-        return _respond(await asyncio.to_thread(lambda: workflow_report(report_store(), since)), request)
+        rows = await asyncio.to_thread(lambda: workflow_report(report_store(), since))
+        return _respond(rows, fmt, WORKFLOW_COLUMNS)
     except AnalyticsError as exc:
         return _error(exc)
 
@@ -82,9 +106,10 @@ async def trends_endpoint(request: Request) -> Response:
     """Runs and cost per hour or day: ?since=7d&bucket=day."""
     params = request.query_params
     try:
+        fmt = _format(request)
         since, bucket = parse_since(params.get("since", "7d")), params.get("bucket", "day")
         rows = await asyncio.to_thread(lambda: trend_report(report_store(), since, bucket))
-        return _respond(rows, request)
+        return _respond(rows, fmt, [bucket, *TREND_MEASURES])
     except AnalyticsError as exc:
         return _error(exc)
 

@@ -87,7 +87,16 @@ def cost_query(request: ReportRequest, dialect: Dialect) -> tuple[str, dict[str,
         f"SELECT {', '.join(select)}, {measures} FROM {table} WHERE {' AND '.join(where)} "
         f"GROUP BY {group} ORDER BY cost_usd DESC, {group}"
     )
-    return query, params, [*request.by, "calls", "input_tokens", "output_tokens", "cost_usd"]
+    return query, params, cost_columns(request)
+
+
+def cost_columns(request: ReportRequest) -> list[str]:
+    """The columns of a cost report, in order (they head an empty report too)."""
+    return [*request.by, "calls", "input_tokens", "output_tokens", "cost_usd"]
+
+
+WORKFLOW_COLUMNS = ["workflow", "version", "runs", "success_rate", "p50_s", "p95_s"]
+TREND_MEASURES = ["runs", "successes", "cost_usd"]
 
 
 def cost_report(store: Store, request: ReportRequest) -> list[dict[str, Any]]:
@@ -96,27 +105,54 @@ def cost_report(store: Store, request: ReportRequest) -> list[dict[str, Any]]:
     return [dict(zip(names, _plain(row), strict=True)) for row in store.fetch(query, params)]
 
 
+_WORKFLOW_PERCENTILES = {
+    # Postgres computes interpolated percentiles itself.
+    "postgres": """
+        SELECT workflow, version, count(*), count(*) FILTER (WHERE status = 'success'),
+               count(*) FILTER (WHERE status <> 'interrupted'),
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_s),
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_s)
+        FROM workflow_runs WHERE ts >= :since AND ts < :until GROUP BY 1, 2 ORDER BY 1, 2
+    """,
+    # SQLite has no percentile function: rank each group's durations with window functions and interpolate
+    # between the two ranks around (n - 1) * q, which is exactly what percentile_cont does.
+    "sqlite": """
+        WITH ranked AS (
+            SELECT workflow, version, status, duration_s,
+                   row_number() OVER (PARTITION BY workflow, version ORDER BY duration_s) AS rn,
+                   count(*) OVER (PARTITION BY workflow, version) AS n
+            FROM workflow_runs WHERE ts >= :since AND ts < :until
+        ), grouped AS (
+            SELECT workflow, version, count(*) AS runs, sum(status = 'success') AS successes,
+                   sum(status <> 'interrupted') AS finished, max(n) AS n,
+                   max(CASE WHEN rn = CAST((n - 1) * 0.5 AS INTEGER) + 1 THEN duration_s END) AS p50_lo,
+                   max(CASE WHEN rn = CAST((n - 1) * 0.5 AS INTEGER) + 2 THEN duration_s END) AS p50_hi,
+                   max(CASE WHEN rn = CAST((n - 1) * 0.95 AS INTEGER) + 1 THEN duration_s END) AS p95_lo,
+                   max(CASE WHEN rn = CAST((n - 1) * 0.95 AS INTEGER) + 2 THEN duration_s END) AS p95_hi
+            FROM ranked GROUP BY workflow, version
+        )
+        SELECT workflow, version, runs, successes, finished,
+               p50_lo + (coalesce(p50_hi, p50_lo) - p50_lo) * ((n - 1) * 0.5 - CAST((n - 1) * 0.5 AS INTEGER)),
+               p95_lo + (coalesce(p95_hi, p95_lo) - p95_lo) * ((n - 1) * 0.95 - CAST((n - 1) * 0.95 AS INTEGER))
+        FROM grouped ORDER BY workflow, version
+    """,
+}
+
+
 def workflow_report(store: Store, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
-    """Runs, success rate and p50/p95 duration per workflow and version."""
+    """Runs, success rate and p50/p95 duration (interpolated, as ``percentile_cont``) per workflow and version.
+
+    Computed in the database: only one row per workflow and version comes back, whatever the period's size.
+    """
     until = until or datetime.now(UTC) + timedelta(minutes=1)
-    rows = store.fetch(
-        "SELECT workflow, version, status, duration_s FROM workflow_runs WHERE ts >= :since AND ts < :until",
-        {"since": since, "until": until},
-    )
-    groups: dict[tuple[str, str], list[tuple[str, float]]] = {}
-    for workflow, version, status, duration in rows:
-        groups.setdefault((workflow, version), []).append((status, float(duration)))
-    report = []
-    for (workflow, version), runs in sorted(groups.items()):
-        durations = sorted(d for _, d in runs)
-        finished = [s for s, _ in runs if s != "interrupted"]
-        successes = sum(1 for s in finished if s == "success")
-        report.append({
-            "workflow": workflow, "version": version, "runs": len(runs),
-            "success_rate": round(successes / len(finished), 4) if finished else None,
-            "p50_s": _quantile(durations, 0.5), "p95_s": _quantile(durations, 0.95),
-        })  # fmt: skip
-    return report
+    rows = store.fetch(_WORKFLOW_PERCENTILES[store.dialect], {"since": since, "until": until})
+    return [
+        dict(zip(WORKFLOW_COLUMNS, (
+            workflow, version, int(runs), round(int(successes) / int(finished), 4) if finished else None,
+            _rounded(p50), _rounded(p95),
+        ), strict=True))
+        for workflow, version, runs, successes, finished, p50, p95 in rows
+    ]  # fmt: skip
 
 
 def trend_report(store: Store, since: datetime, bucket: str = "day") -> list[dict[str, Any]]:
@@ -144,10 +180,8 @@ def trend_report(store: Store, since: datetime, bucket: str = "day") -> list[dic
     ]  # fmt: skip
 
 
-def _quantile(ordered: list[float], q: float) -> float | None:
-    if not ordered:
-        return None
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 6)
+def _rounded(value: Any) -> float | None:
+    return None if value is None else round(float(value), 6)
 
 
 def _plain(row: tuple[Any, ...]) -> tuple[Any, ...]:

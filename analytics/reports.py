@@ -38,10 +38,11 @@ class Progress:
             self.stream.flush()
 
 
-def _csv(rows: Sequence[dict[str, Any]], progress: Progress) -> str:
+def _csv(rows: Sequence[dict[str, Any]], columns: Sequence[str], progress: Progress) -> str:
     out = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    names = list(rows[0]) if rows else list(columns)
+    if names:
+        writer = csv.DictWriter(out, fieldnames=names)
         writer.writeheader()
         for i, row in enumerate(rows, start=1):
             writer.writerow(row)
@@ -56,13 +57,13 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _markdown(rows: Sequence[dict[str, Any]]) -> str:
-    if not rows:
+def _markdown(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    names = list(rows[0]) if rows else list(columns)
+    if not names:
         return "_no rows_\n"
-    names = list(rows[0])
     lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     lines += ["| " + " | ".join(_cell(r[n]) for n in names) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + ("" if rows else "\n_no rows_\n")
 
 
 def bar_chart_svg(title: str, points: Sequence[tuple[str, float]], width: int = 640, height: int = 220) -> str:
@@ -89,11 +90,11 @@ def bar_chart_svg(title: str, points: Sequence[tuple[str, float]], width: int = 
     )
 
 
-def _html(rows: Sequence[dict[str, Any]], trends: Sequence[dict[str, Any]], title: str) -> str:
+def _html(rows: Sequence[dict[str, Any]], columns: Sequence[str], trends: Sequence[dict[str, Any]], title: str) -> str:
     day_key = "day" if trends and "day" in trends[0] else "hour"
     cost_chart = bar_chart_svg("Cost per day (USD)", [(str(t[day_key])[:10], float(t["cost_usd"])) for t in trends])
     runs_chart = bar_chart_svg("Runs per day", [(str(t[day_key])[:10], float(t["runs"])) for t in trends])
-    names = list(rows[0]) if rows else []
+    names = list(rows[0]) if rows else list(columns)
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r[n]))}</td>" for n in names) + "</tr>" for r in rows)
     return (
@@ -111,15 +112,16 @@ def render(
     trends: Sequence[dict[str, Any]] = (),
     title: str = "tradeflow cost report",
     progress_stream: TextIO | None = None,
+    columns: Sequence[str] = (),
 ) -> str:
-    """Render report rows in one of :data:`FORMATS`."""
+    """Render report rows in one of :data:`FORMATS`; ``columns`` head a table that has no rows."""
     progress = Progress(len(rows), progress_stream)
     if fmt == "csv":
-        return _csv(rows, progress)
+        return _csv(rows, columns, progress)
     if fmt == "json":
         return json.dumps(list(rows), indent=2, default=str) + "\n"
     if fmt == "md":
-        return _markdown(rows)
+        return _markdown(rows, columns)
     if fmt == "html":
-        return _html(rows, trends, title)
+        return _html(rows, columns, trends, title)
     raise ReportQueryError(f"format: expected one of {', '.join(FORMATS)}, got {fmt!r}")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from analytics.queries import ReportRequest, cost_report, parse_since, trend_report
+from analytics.queries import ReportRequest, cost_columns, cost_report, parse_since, trend_report
 from analytics.reports import FORMATS, render
 from analytics.runtime import make_store
 from core.settings import get_settings
@@ -34,7 +34,8 @@ def report(args: argparse.Namespace) -> int:
                             filters=filters, from_rollup=args.rollup)  # fmt: skip
     rows = cost_report(store, request)
     trends = trend_report(store, request.since, "day") if args.format == "html" else []
-    text = render(rows, args.format, trends=trends, progress_stream=sys.stderr if args.output else None)
+    text = render(rows, args.format, trends=trends, progress_stream=sys.stderr if args.output else None,
+                  columns=cost_columns(request))  # fmt: skip
     if args.output:
         args.output.write_text(text)
         print(f"{len(rows)} rows written to {args.output}", file=sys.stderr)  # noqa: T201

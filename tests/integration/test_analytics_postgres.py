@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
@@ -283,3 +284,12 @@ def test_rows_postgres_refuses_are_quarantined_and_the_rest_written(pg_store: Po
     total = sum(s.value for m in metrics.registry.collect() for s in m.samples
                 if s.name == "tradeflow_analytics_rows_quarantined_total")  # fmt: skip
     assert total == 2
+
+
+def test_workflow_percentiles_are_computed_by_postgres(pg_store: PostgresStore) -> None:
+    durations = [0.7, 0.1, 3.2, 0.4, 9.9, 0.25, 1.5, 0.05, 2.0, 0.33, 0.8]
+    now = datetime.now(UTC)
+    pg_store.write([WorkflowRunRow(now, f"r{i}", None, "w", "v1", "success", d, None) for i, d in enumerate(durations)])
+    (report,) = workflow_report(pg_store, now - timedelta(hours=1))
+    assert report["p50_s"] == pytest.approx(float(np.percentile(durations, 50)))
+    assert report["p95_s"] == pytest.approx(float(np.percentile(durations, 95)))

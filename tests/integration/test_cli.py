@@ -225,3 +225,12 @@ def test_sigkill_mid_run_then_rerun_continues_without_repeating_steps(
     assert _prompts(llm_double, "Classification:") == 2  # the killed attempt and the rerun
     done = _result(tradeflow([*args[:4], "--resume", '{"approved": true, "approver": "ops"}'], env, tmp_path))
     assert done["values"]["status"] == "resolution_approved"
+
+
+def test_an_empty_csv_report_prints_its_header(tmp_path: Path) -> None:
+    """Regression: `tradeflow report --format csv` with no rows printed nothing, not even the header."""
+    env = {**os.environ, "TRADEFLOW_DATA_DIR": str(tmp_path / "data")}
+    env.pop("DATABASE_URL", None)
+    proc = tradeflow(["report", "--format", "csv", "--by", "model,day"], env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["model,day,calls,input_tokens,output_tokens,cost_usd"]

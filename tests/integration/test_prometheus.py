@@ -101,6 +101,12 @@ async def test_metrics_endpoint_and_reports(server: DevServer) -> None:
         bad = await http.get(f"{server.url}/reports/cost", params={"by": "model;drop table llm_calls"})
         assert bad.status_code == 400
         assert bad.json()["error"].startswith("by: expected some of")
+        for route in ("cost", "workflows", "trends"):  # regression: format=xml answered JSON
+            xml = await http.get(f"{server.url}/reports/{route}", params={"format": "xml"})
+            assert xml.status_code == 400
+            assert xml.json()["error"] == "format: expected one of json, csv, got 'xml'"
+        empty = await http.get(f"{server.url}/reports/cost", params={"format": "csv", "workflow": "no-such"})
+        assert empty.text.splitlines() == ["model,workflow,calls,input_tokens,output_tokens,cost_usd"]
 
 
 def _prometheus_config(workdir: Path, target: str) -> Path:

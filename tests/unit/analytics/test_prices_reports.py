@@ -6,6 +6,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from analytics.dashboards.build import DASHBOARDS, HERE, render_all
@@ -82,6 +83,35 @@ def test_render_formats() -> None:
     assert "<td>m</td>" in page
     with pytest.raises(ReportQueryError, match="format"):
         render(rows, "xlsx")
+
+
+def test_an_empty_report_still_has_its_header() -> None:
+    """Regression: `tradeflow report --format csv` with no rows printed nothing at all."""
+    columns = ["model", "workflow", "calls", "cost_usd"]
+    assert render([], "csv", columns=columns) == "model,workflow,calls,cost_usd\r\n"
+    assert render([], "md", columns=columns).startswith("| model | workflow | calls | cost_usd |")
+    assert "<th>cost_usd</th>" in render([], "html", columns=columns)
+
+
+def test_workflow_percentiles_are_computed_by_sqlite_as_percentile_cont(tmp_path: Path) -> None:
+    from analytics.queries import workflow_report
+    from analytics.rows import WorkflowRunRow
+    from analytics.sqlite_store import SqliteStore
+
+    store = SqliteStore(tmp_path / "a.sqlite")
+    store.migrate()
+    durations = [0.7, 0.1, 3.2, 0.4, 9.9, 0.25, 1.5, 0.05, 2.0, 0.33, 0.8]
+    now = datetime.now(UTC)
+    statuses = ["success", "error", "interrupted"]
+    store.write([WorkflowRunRow(now, f"r{i}", None, "w", "v1", statuses[i % 3], d, None) for i, d in enumerate(durations)]
+                + [WorkflowRunRow(now, "x", None, "w", "v2", "success", 4.0, None)])  # fmt: skip
+    report = workflow_report(store, now - timedelta(hours=1))
+    assert [(r["workflow"], r["version"], r["runs"]) for r in report] == [("w", "v1", 11), ("w", "v2", 1)]
+    v1, v2 = report
+    assert v1["p50_s"] == pytest.approx(float(np.percentile(durations, 50)))
+    assert v1["p95_s"] == pytest.approx(float(np.percentile(durations, 95)))
+    assert v1["success_rate"] == round(4 / 8, 4)  # 4 successes of the 8 finished (3 interrupted)
+    assert (v2["p50_s"], v2["p95_s"], v2["success_rate"]) == (4.0, 4.0, 1.0)
 
 
 def test_progress_bar_on_long_exports(tmp_path: Path) -> None:
