@@ -5,6 +5,9 @@ UV := .tools/bin/uv
 VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Compile site-packages to bytecode at install: where PYTHONDONTWRITEBYTECODE is set (as on CI machines here)
+# nothing would ever be cached, and every process would compile openai, langchain & co. from source at start-up.
+export UV_COMPILE_BYTECODE := 1
 
 .DEFAULT_GOAL := help
 .PHONY: help env run test lint type fmt bench lock

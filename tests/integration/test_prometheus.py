@@ -63,7 +63,7 @@ def test_promtool_accepts_config_and_rules() -> None:
     rules = subprocess.run([promtool, "check", "rules", str(REPO / "analytics" / "prometheus" / "rules.yml")],
                            capture_output=True, text=True)  # fmt: skip
     assert rules.returncode == 0
-    assert "SUCCESS: 8 rules found" in rules.stdout
+    assert "SUCCESS: 9 rules found" in rules.stdout
 
 
 async def test_metrics_endpoint_and_reports(server: DevServer) -> None:
