@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,13 +13,31 @@ import pytest
 from core.settings import reset_settings
 from tests.doubles.llm_server import LLMServerDouble
 from tests.support.postgres import scratch_database
+from tests.support.processes import MARK_VARIABLE, reap_leftovers
 
 MODEL = "test-model"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Anything a test writes through the process-wide settings lands in a scratch folder, not in .data/."""
+    """Anything a test writes through the process-wide settings lands in a scratch folder, not in .data/.
+
+    Every process the session starts inherits a marker, so the session can check at the end that none is left.
+    """
     os.environ.setdefault("TRADEFLOW_DATA_DIR", tempfile.mkdtemp(prefix="tradeflow-test-data-"))
+    os.environ[MARK_VARIABLE] = uuid.uuid4().hex
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a process a test started (a server, Prometheus, a CLI) outlives the session."""
+    leftovers = reap_leftovers(os.environ[MARK_VARIABLE])
+    if leftovers:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = "\n".join(f"  pid {pid}: {command}" for pid, command in leftovers)
+        message = f"processes started by tests were still running at the end (now killed):\n{lines}"
+        if reporter is not None:
+            reporter.write_line("")
+            reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 ROUTER_DOUBLE = Path(__file__).parent / "fixtures" / "router_double.yaml"

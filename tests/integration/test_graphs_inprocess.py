@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -144,11 +144,10 @@ async def test_unreachable_model_fails_fast_naming_what_was_tried(monkeypatch: p
     monkeypatch.setenv("TRADEFLOW_LLM_PROVIDER", "ollama")
     monkeypatch.setenv("OLLAMA_BASE_URL", "http://127.0.0.1:9")  # discard port: nothing listens
     monkeypatch.setenv("TRADEFLOW_OLLAMA_MODEL", "llama3.1")
-    started = time.monotonic()
     with pytest.raises(LLMUnavailableError) as info:
-        await load_builder("market_brief").compile().ainvoke(example("market_brief"))
-    assert time.monotonic() - started < 5
+        await asyncio.wait_for(load_builder("market_brief").compile().ainvoke(example("market_brief")), timeout=30)
     message = str(info.value)
+    assert message.count("connect_refused") == 1  # one refused connection: no retry, no first-token wait
     assert "ollama model 'llama3.1' at http://127.0.0.1:9" in message
     assert "OPENAI_API_KEY" in message
     assert "OLLAMA_BASE_URL" in message

@@ -119,21 +119,21 @@ def test_connection_reset(llm_double: LLMServerDouble) -> None:
 
 def test_never_answering_times_out(llm_double: LLMServerDouble) -> None:
     llm_double.set_behaviour(MODEL, Behaviour(fault="hang"))
-    started = time.monotonic()
     with pytest.raises(httpx.ReadTimeout):
         _post(llm_double, stream=False, timeout=0.5)
-    assert time.monotonic() - started < 3
 
 
 def test_slow_first_token(llm_double: LLMServerDouble) -> None:
-    llm_double.set_behaviour(MODEL, Behaviour(fault="slow_first_token", first_token_delay_s=0.6))
+    llm_double.set_behaviour(MODEL, Behaviour(fault="slow_first_token", first_token_delay_s=2.0))
     body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True}
     started = time.monotonic()
     with httpx.stream("POST", f"{llm_double.openai_base_url}/chat/completions", json=body) as response:
         headers_at = time.monotonic() - started
         first_line = next(line for line in response.iter_lines() if line)
         first_at = time.monotonic() - started
-    assert headers_at < 0.5 <= first_at
+    # The status line comes at once; the first token only after the delay (bounds generous for a loaded machine).
+    assert first_at >= 2.0
+    assert first_at - headers_at >= 1.0
     assert first_line.startswith("data: ")
 
 
@@ -183,11 +183,13 @@ def test_missing_done(llm_double: LLMServerDouble) -> None:
 
 
 def test_latency_is_per_model(llm_double: LLMServerDouble) -> None:
-    llm_double.set_behaviour("slow-model", Behaviour(latency_s=0.4))
+    llm_double.set_behaviour("slow-model", Behaviour(latency_s=1.5))
     started = time.monotonic()
     _post(llm_double, stream=False)
     fast = time.monotonic() - started
     body = {"model": "slow-model", "messages": [{"role": "user", "content": "hi"}]}
     started = time.monotonic()
-    httpx.post(f"{llm_double.openai_base_url}/chat/completions", json=body, timeout=5)
-    assert time.monotonic() - started >= 0.4 > fast
+    httpx.post(f"{llm_double.openai_base_url}/chat/completions", json=body, timeout=10)
+    slow = time.monotonic() - started
+    assert slow >= 1.5
+    assert slow - fast >= 1.0  # only the slow model waits (a generous bound for a loaded machine)

@@ -125,6 +125,14 @@ def _query(base: str, expr: str) -> dict[str, Any]:
     return body
 
 
+def _wait_for(base: str, expr: str, timeout_s: float = 60.0) -> None:
+    """Poll until ``expr`` has data (scrapes and rule evaluations run every second here)."""
+    deadline = time.monotonic() + timeout_s
+    while not _query(base, expr)["data"]["result"]:
+        assert time.monotonic() < deadline, f"no data for {expr} within {timeout_s} s"
+        time.sleep(0.25)
+
+
 async def test_real_prometheus_evaluates_every_dashboard_and_rule_expression(server: DevServer, tmp_path: Path) -> None:
     binary = _need(PROMETHEUS, "prometheus")
     port = free_port()
@@ -144,27 +152,25 @@ async def test_real_prometheus_evaluates_every_dashboard_and_rule_expression(ser
             assert time.monotonic() < deadline, (tmp_path / "prometheus.log").read_text()[-2000:]
             time.sleep(0.3)
         await _exercise(server.url)
-        time.sleep(2.5)
+        # rate() needs two samples that differ: a scrape after the first runs, then more runs.
+        _wait_for(base, 'tradeflow_workflow_runs_total{workflow="market_brief"}')
         await _exercise(server.url)
-        time.sleep(3.5)  # a few scrapes and rule evaluations
-        up = _query(base, 'up{job="tradeflow"}')
-        assert up["data"]["result"][0]["value"][1] == "1"
-        rules = yaml.safe_load((REPO / "analytics" / "prometheus" / "rules.yml").read_text())
-        expressions = [p.query for _, panels in DASHBOARDS.values() for p in panels if p.source == "prometheus"]
-        expressions += [r["expr"] for group in rules["groups"] for r in group["rules"]]
-        empty = []
-        for expr in expressions:
-            result = _query(base, expr)
-            assert result["status"] == "success", (expr, result)
-            if not result["data"]["result"]:
-                empty.append(expr)
         must_have_data = [
             "sum by (workflow) (rate(tradeflow_workflow_runs_total[5m]))",
             "tradeflow:workflow_success_ratio:rate5m",
             "sum by (model) (rate(tradeflow_llm_cost_usd_total[1h])) * 3600",
             "max by (backend) (tradeflow_router_breaker_state)",
         ]
-        assert not set(must_have_data) & set(empty), empty
+        for expr in must_have_data:  # scraped and evaluated (recording rules) after the second round
+            _wait_for(base, expr)
+        up = _query(base, 'up{job="tradeflow"}')
+        assert up["data"]["result"][0]["value"][1] == "1"
+        rules = yaml.safe_load((REPO / "analytics" / "prometheus" / "rules.yml").read_text())
+        expressions = [p.query for _, panels in DASHBOARDS.values() for p in panels if p.source == "prometheus"]
+        expressions += [r["expr"] for group in rules["groups"] for r in group["rules"]]
+        for expr in expressions:
+            result = _query(base, expr)
+            assert result["status"] == "success", (expr, result)
         ratio = _query(base, 'tradeflow:workflow_success_ratio:rate5m{workflow="market_brief"}')
         assert float(ratio["data"]["result"][0]["value"][1]) == 1.0
     finally:

@@ -83,14 +83,22 @@ class DevServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+        """Stop the server's whole process group (even when its leader already exited, children may not have)."""
+        if self.process is None:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
         try:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
+            pass
+        try:
             os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        except ProcessLookupError:
+            return
+        self.process.wait(timeout=10)
 
 
 def start_with_double(workdir: Path, model_env: dict[str, str]) -> DevServer:
