@@ -1,0 +1,1 @@
+"""Hooks: the LangGraph server (``langgraph`` connections) and Airflow's own REST API."""

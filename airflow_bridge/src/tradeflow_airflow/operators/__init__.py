@@ -1,0 +1,1 @@
+"""Operators: run a served graph or a versioned workflow; make one routed model call."""
