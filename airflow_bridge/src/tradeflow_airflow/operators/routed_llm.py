@@ -35,7 +35,7 @@ class RoutedLLMOperator(LangGraphRunOperator):
         **kwargs: as for :class:`LangGraphRunOperator` (connection, deferrable, ...).
     """
 
-    template_fields = (*LangGraphRunOperator.template_fields, "prompt", "system")
+    template_fields = (*LangGraphRunOperator.template_fields, "prompt", "system", "workflow_name")
 
     def __init__(
         self,
