@@ -1,0 +1,215 @@
+"""The DAG factory: entries from published specs and workflows_config.yaml, one bad entry, outages, real runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import API_KEY, HOME
+from tests.support.airflow import AIRFLOW, run_dag, write_dag
+from tests.support.servers import TradeflowServer
+from tests.support.workflows_double import WorkflowsDouble
+from tradeflow_airflow.dag_factory import check_workflow_entries, load_entries, workflow_dags
+from tradeflow_airflow.dag_files import CHECK_FILE, WORKFLOWS_FILE, write_dag_files
+from tradeflow_airflow.errors import WorkflowEntryError
+from tradeflow_airflow.workflow_entries import from_config, from_server
+
+PUBLISHED: list[dict[str, Any]] = [
+    {
+        "workflow": "market_brief",
+        "latest_version": 4,
+        "labels": {"production": 3, "canary": 4},
+        "owner": "rates-desk",
+        "description": "Morning market brief",
+        "schedule": {
+            "cron": "30 7 * * 1-5",
+            "timezone": "Europe/London",
+            "retries": 2,
+            "retry_delay_s": 60,
+            "sla_s": 1800,
+            "emits": ["tradeflow://briefs/market"],
+            "input": {"as_of": "{{ ds }}", "positions": []},
+        },
+    },
+    {"workflow": "eod_reconciliation", "latest_version": 1, "labels": {"production": 1},
+     "schedule": {"assets": ["tradeflow://eod/prices"], "label": "production"}},
+    {"workflow": "trade_break_triage", "latest_version": 2, "labels": {"production": 2}, "schedule": None},
+    {"workflow": "broken_schedule", "latest_version": 1, "labels": {}, "schedule": {"timezone": "UTC"}},
+]  # fmt: skip
+
+CONFIG = """
+workflows:
+  - id: heartbeat_probe
+    graph: heartbeat
+    owner: ops
+    schedule: {cron: "*/5 * * * *", input: {message: "probe {{ run_id }}"}, emits: ["tradeflow://test/heartbeat"]}
+  - id: on_heartbeat
+    graph: heartbeat
+    schedule: {assets: ["tradeflow://test/heartbeat"], input: {message: "after an upstream heartbeat"}}
+  - id: bad_cron
+    graph: heartbeat
+    schedule: {cron: "61 * * * *"}
+"""
+
+
+# --- entries: every problem names the entry and the field ----------------------------------------
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ({"id": "x", "graph": "heartbeat", "schedule": {"cron": "61 * * * *"}}, "schedule.cron: expected a 5-field"),
+        ({"id": "x", "schedule": {"cron": "* * * * *", "timezone": "Mars/Olympus"}}, "schedule.timezone"),
+        ({"id": "x", "schedule": {"timezone": "UTC"}}, "schedule: expected at least one of cron or assets"),
+        ({"id": "x", "schedule": {"assets": ["no-scheme"]}}, "schedule.assets: expected a list of asset URIs"),
+        ({"id": "x", "schedule": {"cron": "* * * * *", "retries": -1}}, "schedule.retries: expected an integer >= 0"),
+        ({"id": "x", "schedule": {"cron": "* * * * *", "sla_s": 0}}, "schedule.sla_s: expected a number >= 1"),
+        ({"id": "x", "schedule": {"cron": "* * * * *", "crontab": "x"}}, "schedule.crontab: expected one of"),
+        ({"id": "Bad-Id", "schedule": {"cron": "* * * * *"}}, "id: expected ^[a-z]"),
+        ({"id": "x", "graph": "heartbeat", "workflow": "y", "schedule": {"cron": "* * * * *"}}, "graph: expected either"),
+    ],
+)
+def test_a_bad_entry_is_refused_naming_the_entry_and_field(item: dict[str, Any], message: str) -> None:
+    with pytest.raises(WorkflowEntryError, match="workflow") as caught:
+        from_config(item, "workflows_config.yaml", 1)
+    assert message in str(caught.value)
+    assert "workflows_config.yaml" in str(caught.value)
+
+
+def test_published_spec_entries_resolve_the_labelled_version() -> None:
+    brief = from_server(PUBLISHED[0])
+    assert brief is not None
+    assert (brief.workflow, brief.spec_version, brief.label, brief.timezone) == ("market_brief", 3, "production", "Europe/London")
+    assert (brief.retries, brief.retry_delay_s, brief.sla_s, brief.emits) == (2, 60.0, 1800.0, ("tradeflow://briefs/market",))
+    assert from_server(PUBLISHED[2]) is None  # no schedule, no DAG
+
+
+# --- the server's list: cache and outages ---------------------------------------------------------
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkflowsDouble]:
+    """``GET /workflows`` on a stand-in (the real route is issue 10's), behind connection ``tradeflow_catalog``."""
+    double = WorkflowsDouble(PUBLISHED, API_KEY)
+    connection = f'{{"conn_type": "langgraph", "host": "{double.url}", "password": "{API_KEY}"}}'
+    monkeypatch.setenv("AIRFLOW_CONN_TRADEFLOW_CATALOG", connection)
+    yield double
+    double.stop()
+
+
+def test_an_outage_keeps_the_last_known_dags_and_says_so(published: WorkflowsDouble, tmp_path: Path) -> None:
+    options = {"langgraph_conn_id": "tradeflow_catalog", "cache_path": tmp_path / "cache.json", "refresh_s": 0}
+    before = workflow_dags(**options)
+    assert {"tradeflow__market_brief", "tradeflow__eod_reconciliation"} <= set(before)
+    published.stop()
+    after = workflow_dags(**options)
+    assert set(after) == set(before)
+    with pytest.raises(WorkflowEntryError, match="GET /workflows through connection 'tradeflow_catalog' failed") as caught:
+        check_workflow_entries(**options)
+    assert "using the list cached" in str(caught.value)
+    # with no copy at all, the outage is still named, and config entries still load
+    nothing = load_entries(langgraph_conn_id="tradeflow_catalog", cache_path=tmp_path / "none.json", refresh_s=0)
+    assert nothing.entries == []
+    assert "no cached list" in nothing.problems[0]
+
+
+def test_a_fresh_cache_spares_the_server(published: WorkflowsDouble, tmp_path: Path) -> None:
+    options = {"langgraph_conn_id": "tradeflow_catalog", "cache_path": tmp_path / "cache.json", "refresh_s": 300}
+    workflow_dags(**options)
+    workflow_dags(**options)
+    assert published.requests == 1
+
+
+# --- real Airflow: the DAG processor, one bad entry, runs, assets -------------------------------------
+def _factory_files(folder: Path, conn_id: str, cache: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "workflows_config.yaml").write_text(CONFIG)
+    write_dag_files(folder)
+    for name in (WORKFLOWS_FILE, CHECK_FILE):
+        path = folder / name
+        text = path.read_text().replace('"langgraph_default"', f'"{conn_id}"')
+        path.write_text(text.replace('"deferrable": False,', f'"deferrable": False, "cache_path": Path("{cache}"),'))
+
+
+@pytest.mark.airflow
+def test_the_dag_processor_loads_good_entries_and_names_the_bad_ones(
+    stack: TradeflowServer, published: WorkflowsDouble, dags_folder: Path
+) -> None:
+    folder = dags_folder / "factory"
+    _factory_files(folder, "tradeflow_catalog", HOME / "factory-cache.json")
+    assert "airflow" in (folder / WORKFLOWS_FILE).read_text()
+    done = subprocess.run(
+        [str(AIRFLOW), "dag-processor", "--num-runs", "1"], env=dict(os.environ), capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    from airflow.models.dag import DagModel
+    from airflow.models.errors import ParseImportError
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        errors = {e.filename: e.stacktrace for e in session.query(ParseImportError).all()}
+        dags = {d.dag_id: d for d in session.query(DagModel).filter(DagModel.dag_id.like("tradeflow__%")).all()}
+        tags = {dag_id: {t.name for t in dag.tags} for dag_id, dag in dags.items()}
+        state = {dag_id: (dag.is_stale, dag.has_import_errors, dag.timetable_summary) for dag_id, dag in dags.items()}
+    check_errors = [text for name, text in errors.items() if name.endswith(CHECK_FILE)]
+    assert len(check_errors) == 1, errors
+    assert "'bad_cron'" in check_errors[0] and "schedule.cron" in check_errors[0]
+    assert "'broken_schedule' (server): schedule: expected at least one of cron or assets" in check_errors[0]
+    assert not [name for name in errors if name.endswith(WORKFLOWS_FILE)]
+    expected = {"tradeflow__market_brief", "tradeflow__eod_reconciliation", "tradeflow__heartbeat_probe", "tradeflow__on_heartbeat"}
+    assert expected <= set(dags), sorted(dags)
+    assert "tradeflow__bad_cron" not in dags and "tradeflow__trade_break_triage" not in dags
+    for dag_id in expected:
+        assert state[dag_id][:2] == (False, False), (dag_id, state[dag_id])
+    assert {"tradeflow", "workflow:market_brief", "spec_version:3"} <= tags["tradeflow__market_brief"]
+    assert state["tradeflow__market_brief"][2] == "30 7 * * 1-5"
+    assert "tradeflow://test/heartbeat" in str(state["tradeflow__on_heartbeat"][2]) or state["tradeflow__on_heartbeat"][2]
+
+
+GENERATED = """
+# airflow DAGs from a workflows_config.yaml of served graphs (no server list)
+from pathlib import Path
+from tradeflow_airflow.dag_factory import workflow_dags
+
+globals().update(workflow_dags(config_path=Path("CONFIG"), from_server_list=False, dag_id_prefix="{dag_id}__"))
+"""
+
+
+@pytest.mark.airflow
+def test_a_generated_dag_runs_emits_its_asset_and_queues_the_asset_triggered_dag(
+    server: TradeflowServer, dags_folder: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "workflows_config.yaml"
+    config.write_text(CONFIG)
+    path, prefix = write_dag(dags_folder, GENERATED.replace("CONFIG", str(config)))
+    upstream = run_dag(path, f"{prefix}__heartbeat_probe")
+    assert upstream.state == "success", upstream.task_states
+    assert upstream.task_states == {"run": "success", "finish": "success"}
+    assert upstream.xcom("finish")["message"] == f"probe {upstream.run_id}"
+    thread_id = upstream.xcom("run", "thread_id")
+
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        asset = session.query(AssetModel).filter(AssetModel.uri == "tradeflow://test/heartbeat").one()
+        events = session.query(AssetEvent).filter(AssetEvent.asset_id == asset.id).all()
+        queued = {q.target_dag_id for q in session.query(AssetDagRunQueue).filter(AssetDagRunQueue.asset_id == asset.id)}
+    assert any(e.extra.get("tradeflow_thread_id") == thread_id for e in events), [e.extra for e in events]
+    assert f"{prefix}__on_heartbeat" in queued  # the scheduler's queue of asset-triggered runs
+
+    downstream = run_dag(path, f"{prefix}__on_heartbeat")
+    assert downstream.state == "success"
+    assert downstream.xcom("finish")["message"] == "after an upstream heartbeat"
+
+
+def test_dag_files_are_not_overwritten_unless_asked(tmp_path: Path) -> None:
+    first = write_dag_files(tmp_path)
+    assert [p.name for p in first] == [WORKFLOWS_FILE, CHECK_FILE]
+    (tmp_path / WORKFLOWS_FILE).write_text("# airflow dag, edited")
+    assert write_dag_files(tmp_path) == []
+    assert (tmp_path / WORKFLOWS_FILE).read_text() == "# airflow dag, edited"
+    assert textwrap.dedent(CONFIG)  # the config used above parses as YAML in the tests that load it
