@@ -10,7 +10,7 @@ import pytest
 from langgraph_sdk import get_client, get_sync_client
 
 from tests.conftest import API_KEY
-from tests.support.airflow import run_dag, write_dag
+from tests.support.airflow import langgraph_connection, run_dag, write_dag
 from tests.support.servers import LLMDouble, TradeflowServer
 
 pytestmark = pytest.mark.airflow
@@ -75,22 +75,31 @@ with DAG("{dag_id}", schedule=None) as dag:
     LangGraphRunOperator(task_id="deferred", graph_id="market_brief", deferrable=True, input={"as_of": "2026-11-24",
         "positions": [{"book": "EQ", "symbol": "AAPL", "quantity": 1, "price": 2.0, "prev_close": 1.0}]})
     LangGraphRunOperator(task_id="refused", graph_id="heartbeat", input={"msg": "wrong field"})
+    LangGraphRunOperator(task_id="wrong_key", graph_id="heartbeat", input={"message": "x"}, langgraph_conn_id="wrong_key")
 """
 
 
 def test_a_failed_run_fails_the_task_with_the_servers_error(
-    server: TradeflowServer, llm: LLMDouble, dags_folder: Path, capfd: pytest.CaptureFixture[str]
+    server: TradeflowServer,
+    llm: LLMDouble,
+    dags_folder: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     llm.behave(fault="status", status=400)
+    monkeypatch.setenv("AIRFLOW_CONN_WRONG_KEY", langgraph_connection(server.url, "not-the-key"))
     path, dag_id = write_dag(dags_folder, FAILING_DAG)
     result = run_dag(path, dag_id)
     output = capfd.readouterr()
     logs = output.out + output.err
     assert result.state == "failed"
-    assert result.task_states == {"sync": "failed", "deferred": "failed", "refused": "failed"}
+    assert set(result.task_states.values()) == {"failed"}
+    assert set(result.task_states) == {"sync", "deferred", "refused", "wrong_key"}
     # the server's error class and message, with the thread and run to look at
     assert logs.count("ServerRunError: LLMUnavailableError:") >= 2, logs[-3000:]
-    assert "the server refused the run of heartbeat: HTTP 422: invalid input for graph 'heartbeat'" in logs
+    assert "the server refused the run of heartbeat (connection 'langgraph_default'): HTTP 422: invalid input for graph 'heartbeat'" in logs
+    assert "(connection 'wrong_key'): HTTP 401: missing or wrong x-api-key" in logs
+    assert "not-the-key" not in logs
     assert "msg: Extra inputs are not permitted" in logs
     with get_sync_client(url=server.url, api_key=API_KEY) as client:
         run = client.runs.get(result.xcom("sync", "thread_id"), result.xcom("sync", "run_id"))

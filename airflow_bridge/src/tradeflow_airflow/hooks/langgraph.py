@@ -2,8 +2,8 @@
 
 Connection fields: ``host`` is the server URL (``http://tradeflow:2024``; a bare host name gets ``http://``
 and the connection's ``port``), ``password`` is the API key (sent by the SDK as ``x-api-key``), and the
-extra ``timeout_s`` bounds each HTTP request (default 30 s; waiting on a run uses the SDK's reconnecting
-join, so a long run is not cut by it).
+extra ``timeout_s`` bounds each HTTP read (default 30 s, at least 10: waiting on a run uses the server's
+``join``, which sends a byte every 5 s, so a long run is not cut by it).
 """
 
 from __future__ import annotations
@@ -11,16 +11,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import httpx
 from airflow.sdk import BaseHook
 from airflow.sdk.definitions.connection import Connection
-from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
+
+from tradeflow_airflow import __version__
 
 from tradeflow_airflow.errors import ConnectionConfigError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 30.0
+MIN_TIMEOUT_S = 10.0
 
 
 def server_url(conn: Connection) -> str:
@@ -48,8 +51,11 @@ def request_timeout(conn: Connection) -> float:
         raise ConnectionConfigError(
             f"connection {conn.conn_id!r}: extra timeout_s must be a number of seconds, got {raw!r}"
         ) from None
-    if value <= 0:
-        raise ConnectionConfigError(f"connection {conn.conn_id!r}: extra timeout_s must be > 0, got {raw!r}")
+    if value < MIN_TIMEOUT_S:
+        raise ConnectionConfigError(
+            f"connection {conn.conn_id!r}: extra timeout_s must be >= {MIN_TIMEOUT_S:g} (the server's join "
+            f"sends a keep-alive every 5 s), got {raw!r}"
+        )
     return value
 
 
@@ -96,22 +102,36 @@ class LangGraphHook(BaseHook):
         return self._conn
 
     @staticmethod
-    def _client_kwargs(conn: Connection) -> dict[str, Any]:
-        # api_key=None (not "absent"): the SDK would otherwise pick a key from LANGGRAPH_API_KEY and
-        # friends in the worker's environment, which is not this connection's.
-        return {"url": server_url(conn), "api_key": conn.password or None, "timeout": request_timeout(conn)}
+    def _httpx_kwargs(conn: Connection, connect_s: float) -> dict[str, Any]:
+        # Only the connection's key, never one from LANGGRAPH_API_KEY and friends in the worker's
+        # environment (what the SDK's get_client would pick up); the server reads it from x-api-key.
+        headers = {"User-Agent": f"tradeflow-airflow/{__version__}"}
+        if conn.password:
+            headers["x-api-key"] = conn.password
+        read_s = request_timeout(conn)
+        timeout = httpx.Timeout(read_s, connect=min(connect_s, read_s))
+        return {"base_url": server_url(conn), "headers": headers, "timeout": timeout}
 
-    def get_sync_client(self) -> SyncLangGraphClient:
-        """A blocking client, for operators' ``execute`` and the DAG factory."""
-        return get_sync_client(**self._client_kwargs(self.get_conn()))
+    def get_sync_client(self, *, connect_retries: int = 5, connect_s: float = 5.0) -> SyncLangGraphClient:
+        """A blocking SDK client, for operators' ``execute`` and the DAG factory.
+
+        ``connect_retries`` is the SDK's default (refused connections retried with back-off, ~15 s in all);
+        parse-time callers pass fewer so an outage does not stall the DAG processor.
+        """
+        kwargs = self._httpx_kwargs(self.get_conn(), connect_s)
+        return SyncLangGraphClient(httpx.Client(transport=httpx.HTTPTransport(retries=connect_retries), **kwargs))
 
     async def get_async_client(self) -> LangGraphClient:
-        """An async client for the current event loop (triggers); close it with ``aclose()`` when done."""
-        return get_client(**self._client_kwargs(await self.aget_conn()))
+        """An async SDK client for the current event loop (triggers); close it with ``aclose()`` when done."""
+        kwargs = self._httpx_kwargs(await self.aget_conn(), 5.0)
+        return LangGraphClient(httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(retries=5), **kwargs))
 
     def list_workflows(self) -> list[dict[str, Any]]:
-        """``GET /workflows``: every published workflow with its latest version, labels and schedule."""
-        with self.get_sync_client() as client:
+        """``GET /workflows``: every published workflow with its latest version, labels and schedule.
+
+        One quick try (3 s to connect, no retries): it runs while Airflow parses DAG files.
+        """
+        with self.get_sync_client(connect_retries=0, connect_s=3.0) as client:
             body = client.http.get("/workflows")
         if not isinstance(body, list):
             raise ConnectionConfigError(f"GET /workflows on {self.langgraph_conn_id!r} returned {type(body).__name__}")

@@ -159,20 +159,20 @@ class LangGraphRunOperator(BaseOperator):
         """Create (or reuse) the thread, start the run; returns ``(thread_id, run_id)``."""
         assistant, payload = self._assistant_and_input()
         metadata = {**self.metadata, **airflow_metadata(context)}
-        with LangGraphHook(self.langgraph_conn_id).get_sync_client() as client:
-            if self.thread_id:
-                thread = client.threads.create(thread_id=self.thread_id, if_exists="do_nothing", metadata=metadata)
-            else:
-                thread = client.threads.create(metadata=metadata)
-            try:
+        try:
+            with LangGraphHook(self.langgraph_conn_id).get_sync_client() as client:
+                if self.thread_id:
+                    thread = client.threads.create(thread_id=self.thread_id, if_exists="do_nothing", metadata=metadata)
+                else:
+                    thread = client.threads.create(metadata=metadata)
                 run = client.runs.create(
                     thread["thread_id"], assistant, input=payload, config=self.config, context=self.context, metadata=metadata
                 )
-            except APIStatusError as exc:
-                raise TradeflowAirflowError(
-                    f"{self.task_id}: the server refused the run of {assistant}: HTTP {exc.response.status_code}: "
-                    f"{server_detail(exc)}"
-                ) from None
+        except APIStatusError as exc:
+            raise TradeflowAirflowError(
+                f"{self.task_id}: the server refused the run of {assistant} (connection {self.langgraph_conn_id!r}): "
+                f"HTTP {exc.response.status_code}: {server_detail(exc)}"
+            ) from None
         self._running = (str(thread["thread_id"]), str(run["run_id"]))
         logger.info("started run %s of %s on thread %s", run["run_id"], assistant, thread["thread_id"])
         return self._running
