@@ -8,12 +8,15 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Compile site-packages to bytecode at install: where PYTHONDONTWRITEBYTECODE is set (as on CI machines here)
 # nothing would ever be cached, and every process would compile openai, langchain & co. from source at start-up.
 export UV_COMPILE_BYTECODE := 1
+# The Airflow bridge has its own project and environment (Airflow and the server cannot share one), on 3.12.
+BRIDGE := airflow_bridge
+BRIDGE_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12))
 
 .DEFAULT_GOAL := help
-.PHONY: help env run test lint type fmt bench lock
+.PHONY: help env bridge-env run test lint type fmt bench lock
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-6s %s\n", $$1, $$2}'
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -25,18 +28,28 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 env: $(VENV)/.synced ## create or update the virtualenv from uv.lock
 
+$(BRIDGE)/.venv/.synced: $(BRIDGE)/pyproject.toml $(BRIDGE)/uv.lock | $(UV)
+	@test -n "$(BRIDGE_PYTHON)" || { echo "the Airflow bridge needs Python 3.12 (set BRIDGE_PYTHON)"; exit 1; }
+	cd $(BRIDGE) && UV_PROJECT_ENVIRONMENT=.venv ../$(UV) sync --frozen --python $(BRIDGE_PYTHON)
+	@touch $@
+
+bridge-env: $(BRIDGE)/.venv/.synced ## create or update the Airflow bridge's virtualenv from its uv.lock
+
 run: env ## start the LangGraph server on the embedded default (no Postgres needed)
 	$(VENV)/bin/tradeflow serve
 
-test: env ## run the whole test suite (starts the servers the tests need)
-	$(VENV)/bin/pytest
+test: env bridge-env ## run the whole test suite, then the Airflow bridge's (starts the servers the tests need)
+	$(VENV)/bin/pytest; status=$$?; \
+	(cd $(BRIDGE) && .venv/bin/pytest) || status=1; \
+	exit $$status
 
 lint: env ## ruff lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-type: env ## mypy (strict for product code)
+type: env bridge-env ## mypy (strict for product code; the bridge in its own environment)
 	$(VENV)/bin/mypy
+	cd $(BRIDGE) && .venv/bin/mypy
 
 fmt: env ## format the code
 	$(VENV)/bin/ruff format .
@@ -52,5 +65,6 @@ bench: env ## run the benchmarks (installs the bench group: litellm, for side-by
 	$(VENV)/bin/python benchmarks/analytics_report.py
 	$(UV) sync --frozen --python $(PYTHON)
 
-lock: $(UV) ## refresh uv.lock after editing pyproject.toml
+lock: $(UV) ## refresh uv.lock (and the bridge's) after editing a pyproject.toml
 	$(UV) lock --python $(PYTHON)
+	cd $(BRIDGE) && ../$(UV) lock --python $(BRIDGE_PYTHON)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -27,12 +26,12 @@ with DAG("{dag_id}", schedule=[Asset("tradeflow://test/rest-{dag_id}")]) as dag:
 
 
 @pytest.fixture
-def api_connection(api_server: AirflowAPIServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def api_connection(api_server: AirflowAPIServer, monkeypatch: pytest.MonkeyPatch) -> str:
     conn = {"conn_type": "http", "host": api_server.url, "login": "admin", "password": ADMIN_PASSWORD}
     monkeypatch.setenv("AIRFLOW_CONN_AIRFLOW_API_DEFAULT", json.dumps(conn))
     bad = {**conn, "password": "wrong"}
     monkeypatch.setenv("AIRFLOW_CONN_AIRFLOW_API_WRONG", json.dumps(bad))
-    yield api_server.url
+    return api_server.url
 
 
 def test_asset_events_are_posted_with_a_jwt_and_queue_the_consuming_dag(
@@ -51,7 +50,9 @@ def test_asset_events_are_posted_with_a_jwt_and_queue_the_consuming_dag(
 
     with create_session() as session:
         asset = session.query(AssetModel).filter(AssetModel.uri == uri).one()
-        queued = {q.target_dag_id for q in session.query(AssetDagRunQueue).filter(AssetDagRunQueue.asset_id == asset.id)}
+        queued = {
+            q.target_dag_id for q in session.query(AssetDagRunQueue).filter(AssetDagRunQueue.asset_id == asset.id)
+        }
     assert dag_id in queued
     # the API itself shows the event (read back with a token of our own)
     token = httpx.post(f"{api_connection}/auth/token", json={"username": "admin", "password": ADMIN_PASSWORD}).json()
@@ -64,7 +65,7 @@ def test_asset_events_are_posted_with_a_jwt_and_queue_the_consuming_dag(
 
 
 def test_a_wrong_password_or_an_unknown_asset_is_a_clear_error(server: TradeflowServer, api_connection: str) -> None:
-    with pytest.raises(AssetEventError, match="refused a token for user 'admin'.*airflow_api_wrong.*HTTP 401"):
+    with pytest.raises(AssetEventError, match=r"refused a token for user 'admin'.*airflow_api_wrong.*HTTP 401"):
         AirflowAPIHook("airflow_api_wrong").post_asset_events([{"uri": "tradeflow://x/y"}])
     with pytest.raises(AssetEventError, match="Airflow knows no asset with uri 'tradeflow://never/declared'"):
         AirflowAPIHook().post_asset_events([{"uri": "tradeflow://never/declared"}])

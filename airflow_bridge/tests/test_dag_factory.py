@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import textwrap
@@ -70,7 +71,10 @@ workflows:
         ({"id": "x", "schedule": {"cron": "* * * * *", "sla_s": 0}}, "schedule.sla_s: expected a number >= 1"),
         ({"id": "x", "schedule": {"cron": "* * * * *", "crontab": "x"}}, "schedule.crontab: expected one of"),
         ({"id": "Bad-Id", "schedule": {"cron": "* * * * *"}}, "id: expected ^[a-z]"),
-        ({"id": "x", "graph": "heartbeat", "workflow": "y", "schedule": {"cron": "* * * * *"}}, "graph: expected either"),
+        (
+            {"id": "x", "graph": "heartbeat", "workflow": "y", "schedule": {"cron": "* * * * *"}},
+            "graph: expected either",
+        ),
     ],
 )
 def test_a_bad_entry_is_refused_naming_the_entry_and_field(item: dict[str, Any], message: str) -> None:
@@ -83,8 +87,18 @@ def test_a_bad_entry_is_refused_naming_the_entry_and_field(item: dict[str, Any],
 def test_published_spec_entries_resolve_the_labelled_version() -> None:
     brief = from_server(PUBLISHED[0])
     assert brief is not None
-    assert (brief.workflow, brief.spec_version, brief.label, brief.timezone) == ("market_brief", 3, "production", "Europe/London")
-    assert (brief.retries, brief.retry_delay_s, brief.sla_s, brief.emits) == (2, 60.0, 1800.0, ("tradeflow://briefs/market",))
+    assert (brief.workflow, brief.spec_version, brief.label, brief.timezone) == (
+        "market_brief",
+        3,
+        "production",
+        "Europe/London",
+    )
+    assert (brief.retries, brief.retry_delay_s, brief.sla_s, brief.emits) == (
+        2,
+        60.0,
+        1800.0,
+        ("tradeflow://briefs/market",),
+    )
     assert from_server(PUBLISHED[2]) is None  # no schedule, no DAG
 
 
@@ -106,7 +120,9 @@ def test_an_outage_keeps_the_last_known_dags_and_says_so(published: WorkflowsDou
     published.stop()
     after = workflow_dags(**options)
     assert set(after) == set(before)
-    with pytest.raises(WorkflowEntryError, match="GET /workflows through connection 'tradeflow_catalog' failed") as caught:
+    with pytest.raises(
+        WorkflowEntryError, match="GET /workflows through connection 'tradeflow_catalog' failed"
+    ) as caught:
         check_workflow_entries(**options)
     assert "using the list cached" in str(caught.value)
     # with no copy at all, the outage is still named, and config entries still load
@@ -141,7 +157,11 @@ def test_the_dag_processor_loads_good_entries_and_names_the_bad_ones(
     _factory_files(folder, "tradeflow_catalog", HOME / "factory-cache.json")
     assert "airflow" in (folder / WORKFLOWS_FILE).read_text()
     done = subprocess.run(
-        [str(AIRFLOW), "dag-processor", "--num-runs", "1"], env=dict(os.environ), capture_output=True, text=True, timeout=240
+        [str(AIRFLOW), "dag-processor", "--num-runs", "1"],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
@@ -154,19 +174,28 @@ def test_the_dag_processor_loads_good_entries_and_names_the_bad_ones(
         dags = {d.dag_id: d for d in session.query(DagModel).filter(DagModel.dag_id.like("tradeflow__%")).all()}
         tags = {dag_id: {t.name for t in dag.tags} for dag_id, dag in dags.items()}
         state = {dag_id: (dag.is_stale, dag.has_import_errors, dag.timetable_summary) for dag_id, dag in dags.items()}
+        assets = {dag_id: json.dumps(dag.asset_expression) for dag_id, dag in dags.items()}
     check_errors = [text for name, text in errors.items() if name.endswith(CHECK_FILE)]
     assert len(check_errors) == 1, errors
-    assert "'bad_cron'" in check_errors[0] and "schedule.cron" in check_errors[0]
+    assert "'bad_cron'" in check_errors[0]
+    assert "schedule.cron: expected a 5-field cron expression" in check_errors[0]
     assert "'broken_schedule' (server): schedule: expected at least one of cron or assets" in check_errors[0]
     assert not [name for name in errors if name.endswith(WORKFLOWS_FILE)]
-    expected = {"tradeflow__market_brief", "tradeflow__eod_reconciliation", "tradeflow__heartbeat_probe", "tradeflow__on_heartbeat"}
+    expected = {
+        "tradeflow__market_brief",
+        "tradeflow__eod_reconciliation",
+        "tradeflow__heartbeat_probe",
+        "tradeflow__on_heartbeat",
+    }
     assert expected <= set(dags), sorted(dags)
-    assert "tradeflow__bad_cron" not in dags and "tradeflow__trade_break_triage" not in dags
+    assert "tradeflow__bad_cron" not in dags
+    assert "tradeflow__trade_break_triage" not in dags  # published without a schedule
     for dag_id in expected:
         assert state[dag_id][:2] == (False, False), (dag_id, state[dag_id])
     assert {"tradeflow", "workflow:market_brief", "spec_version:3"} <= tags["tradeflow__market_brief"]
     assert state["tradeflow__market_brief"][2] == "30 7 * * 1-5"
-    assert "tradeflow://test/heartbeat" in str(state["tradeflow__on_heartbeat"][2]) or state["tradeflow__on_heartbeat"][2]
+    assert "tradeflow://test/heartbeat" in assets["tradeflow__on_heartbeat"]
+    assert "tradeflow://eod/prices" in assets["tradeflow__eod_reconciliation"]
 
 
 GENERATED = """
@@ -197,7 +226,9 @@ def test_a_generated_dag_runs_emits_its_asset_and_queues_the_asset_triggered_dag
     with create_session() as session:
         asset = session.query(AssetModel).filter(AssetModel.uri == "tradeflow://test/heartbeat").one()
         events = session.query(AssetEvent).filter(AssetEvent.asset_id == asset.id).all()
-        queued = {q.target_dag_id for q in session.query(AssetDagRunQueue).filter(AssetDagRunQueue.asset_id == asset.id)}
+        queued = {
+            q.target_dag_id for q in session.query(AssetDagRunQueue).filter(AssetDagRunQueue.asset_id == asset.id)
+        }
     assert any(e.extra.get("tradeflow_thread_id") == thread_id for e in events), [e.extra for e in events]
     assert f"{prefix}__on_heartbeat" in queued  # the scheduler's queue of asset-triggered runs
 

@@ -56,4 +56,5 @@ def test_the_provider_is_registered_through_its_entry_point() -> None:
     manager = ProvidersManagerTaskRuntime()
     assert "tradeflow-airflow" in manager.providers
     hook = manager.hooks["langgraph"]
-    assert hook is not None and hook.hook_class_name == "tradeflow_airflow.hooks.langgraph.LangGraphHook"
+    assert hook is not None
+    assert hook.hook_class_name == "tradeflow_airflow.hooks.langgraph.LangGraphHook"

@@ -97,7 +97,10 @@ def test_a_failed_run_fails_the_task_with_the_servers_error(
     assert set(result.task_states) == {"sync", "deferred", "refused", "wrong_key"}
     # the server's error class and message, with the thread and run to look at
     assert logs.count("ServerRunError: LLMUnavailableError:") >= 2, logs[-3000:]
-    assert "the server refused the run of heartbeat (connection 'langgraph_default'): HTTP 422: invalid input for graph 'heartbeat'" in logs
+    assert (
+        "the server refused the run of heartbeat (connection 'langgraph_default'): HTTP 422: invalid input for graph 'heartbeat'"
+        in logs
+    )
     assert "(connection 'wrong_key'): HTTP 401: missing or wrong x-api-key" in logs
     assert "not-the-key" not in logs
     assert "msg: Extra inputs are not permitted" in logs

@@ -96,7 +96,9 @@ def load_entries(
     for entry in list(load.entries):
         if entry.id in seen:
             load.entries.remove(entry)
-            load.problems.append(f"workflow {entry.id!r} ({entry.source}): id: already defined by {seen[entry.id].source}")
+            load.problems.append(
+                f"workflow {entry.id!r} ({entry.source}): id: already defined by {seen[entry.id].source}"
+            )
         else:
             seen[entry.id] = entry
     return load

@@ -29,7 +29,7 @@ from tradeflow_airflow.dag_factory import workflow_dags
 globals().update(workflow_dags(**OPTIONS))
 '''
 
-CHECK = f'''"""airflow import errors for tradeflow workflows that cannot become a DAG (the others load, see docs/airflow.md)."""
+CHECK = f'''"""airflow import errors naming the tradeflow workflows that cannot become a DAG (see docs/airflow.md)."""
 
 from pathlib import Path
 

@@ -11,7 +11,9 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "tradeflow-airflow",
         "name": "tradeflow",
         "description": "Run tradeflow's LangGraph workflows on the tradeflow server through langgraph-sdk.",
-        "integrations": [{"integration-name": "tradeflow", "external-doc-url": "https://langchain-ai.github.io/langgraph/"}],
+        "integrations": [
+            {"integration-name": "tradeflow", "external-doc-url": "https://langchain-ai.github.io/langgraph/"}
+        ],
         "connection-types": [
             {
                 "connection-type": "langgraph",

@@ -156,7 +156,9 @@ def from_server(item: Mapping[str, Any]) -> WorkflowEntry | None:
 def from_config(item: Any, source: str, position: int) -> WorkflowEntry:
     """An entry from one item of ``workflows_config.yaml``'s ``workflows`` list."""
     if not isinstance(item, Mapping):
-        raise WorkflowEntryError(f"workflow #{position} ({source}): expected a mapping with id and schedule, got {item!r}")
+        raise WorkflowEntryError(
+            f"workflow #{position} ({source}): expected a mapping with id and schedule, got {item!r}"
+        )
     entry_id = _check_id(item.get("id"), f"{source} #{position}")
     unknown = sorted(set(item) - CONFIG_KEYS)
     if unknown:

@@ -85,7 +85,8 @@ def run_dag(path: Path, dag_id: str, **test_kwargs: Any) -> DagResult:
     from airflow.utils.session import create_session
 
     spec = importlib.util.spec_from_file_location(f"dagfile_{dag_id}", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     dag = next(v for v in vars(module).values() if getattr(v, "dag_id", None) == dag_id and hasattr(v, "test"))

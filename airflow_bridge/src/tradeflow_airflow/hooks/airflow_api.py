@@ -65,7 +65,9 @@ class AirflowAPIHook(BaseHook):
     def _asset_id(self, client: httpx.Client, uri: str) -> int:
         response = client.get("/api/v2/assets", params={"uri_pattern": uri, "limit": 100})
         if response.status_code != 200:
-            raise AssetEventError(f"listing assets for {uri!r} failed: HTTP {response.status_code} {response.text[:200]}")
+            raise AssetEventError(
+                f"listing assets for {uri!r} failed: HTTP {response.status_code} {response.text[:200]}"
+            )
         for asset in response.json().get("assets", []):
             if asset.get("uri") == uri:
                 return int(asset["id"])
@@ -93,7 +95,8 @@ class AirflowAPIHook(BaseHook):
                 response = client.post("/api/v2/assets/events", json=body)
                 if response.status_code not in (200, 201):
                     raise AssetEventError(
-                        f"Airflow refused the asset event for {uri!r}: HTTP {response.status_code} {response.text[:300]}"
+                        f"Airflow refused the asset event for {uri!r}: "
+                        f"HTTP {response.status_code} {response.text[:300]}"
                     )
                 record = response.json()
                 logger.info("posted asset event %s for %s", record.get("id"), uri)

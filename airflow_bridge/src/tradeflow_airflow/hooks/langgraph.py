@@ -17,7 +17,6 @@ from airflow.sdk.definitions.connection import Connection
 from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
 
 from tradeflow_airflow import __version__
-
 from tradeflow_airflow.errors import ConnectionConfigError
 
 logger = logging.getLogger(__name__)
@@ -31,8 +30,7 @@ def server_url(conn: Connection) -> str:
     host = (conn.host or "").strip().rstrip("/")
     if not host:
         raise ConnectionConfigError(
-            f"connection {conn.conn_id!r}: host is empty; expected the tradeflow server URL, "
-            "e.g. http://127.0.0.1:2024"
+            f"connection {conn.conn_id!r}: host is empty; expected the tradeflow server URL, e.g. http://127.0.0.1:2024"
         )
     if "://" not in host:
         scheme = str(conn.extra_dejson.get("scheme") or "http")

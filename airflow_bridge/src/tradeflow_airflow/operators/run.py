@@ -19,15 +19,16 @@ Every run carries Airflow's identifiers as metadata (``airflow_dag_id``, ``airfl
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 from langgraph_sdk.errors import APIStatusError
+from langgraph_sdk.schema import Config
 
-from tradeflow_airflow.errors import RunCancelledError, ServerRunError, TradeflowAirflowError
 from tradeflow_airflow.completion import mark_outlets, post_asset_events
+from tradeflow_airflow.errors import RunCancelledError, ServerRunError, TradeflowAirflowError
 from tradeflow_airflow.hooks.airflow_api import AirflowAPIHook
 from tradeflow_airflow.hooks.langgraph import LangGraphHook
 from tradeflow_airflow.runs import VERSIONED_GRAPH, RunOutcome, resolved_version, versioned_input, wait_for_run
@@ -92,10 +93,13 @@ class LangGraphRunOperator(BaseOperator):
         deferrable: wait in the triggerer instead of the worker.
     """
 
-    template_fields = (
-        "graph_id", "workflow", "workflow_label", "version", "unit_key", "input", "config", "context", "thread_id", "metadata"
+    template_fields: Sequence[str] = (
+        "graph_id", "workflow", "workflow_label", "version", "unit_key",
+        "input", "config", "context", "thread_id", "metadata",
     )  # fmt: skip
-    template_fields_renderers = {"input": "json", "config": "json", "context": "json", "metadata": "json"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "input": "json", "config": "json", "context": "json", "metadata": "json"
+    }  # fmt: skip
     ui_color = "#e7f0fe"
 
     def __init__(
@@ -120,9 +124,15 @@ class LangGraphRunOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        chosen = [name for name, value in (("graph_id", graph_id), ("assistant_id", assistant_id), ("workflow", workflow)) if value]
+        chosen = [
+            name
+            for name, value in (("graph_id", graph_id), ("assistant_id", assistant_id), ("workflow", workflow))
+            if value
+        ]
         if len(chosen) != 1:
-            raise ValueError(f"{self.task_id}: give exactly one of graph_id, assistant_id or workflow (got {chosen or 'none'})")
+            raise ValueError(
+                f"{self.task_id}: give exactly one of graph_id, assistant_id or workflow (got {chosen or 'none'})"
+            )
         if on_interrupt not in ("succeed", "skip", "fail"):
             raise ValueError(f"{self.task_id}: on_interrupt must be succeed, skip or fail, got {on_interrupt!r}")
         self.graph_id = graph_id or assistant_id
@@ -131,7 +141,7 @@ class LangGraphRunOperator(BaseOperator):
         self.version = version
         self.unit_key = unit_key
         self.input = dict(input or {})
-        self.config = dict(config) if config else None
+        self.config: Config | None = cast(Config, dict(config)) if config else None
         self.context = dict(context) if context else None
         self.thread_id = thread_id
         self.metadata = dict(metadata or {})
@@ -150,9 +160,11 @@ class LangGraphRunOperator(BaseOperator):
         version: int | None = None
         if self.version not in (None, "", "None"):
             try:
-                version = int(self.version)  # type: ignore[arg-type]
+                version = int(self.version)
             except (TypeError, ValueError):
-                raise TradeflowAirflowError(f"{self.task_id}: version must be an integer, got {self.version!r}") from None
+                raise TradeflowAirflowError(
+                    f"{self.task_id}: version must be an integer, got {self.version!r}"
+                ) from None
         return VERSIONED_GRAPH, versioned_input(self.workflow, self.workflow_label, version, self.unit_key, self.input)
 
     def start_run(self, context: Context) -> tuple[str, str]:
@@ -166,7 +178,12 @@ class LangGraphRunOperator(BaseOperator):
                 else:
                     thread = client.threads.create(metadata=metadata)
                 run = client.runs.create(
-                    thread["thread_id"], assistant, input=payload, config=self.config, context=self.context, metadata=metadata
+                    thread["thread_id"],
+                    assistant,
+                    input=payload,
+                    config=self.config,
+                    context=self.context,
+                    metadata=metadata,
                 )
         except APIStatusError as exc:
             raise TradeflowAirflowError(
@@ -212,14 +229,18 @@ class LangGraphRunOperator(BaseOperator):
                 run_id=outcome["run_id"],
             )
         if status == "cancelled":
-            raise RunCancelledError(f"{self.task_id}: run {outcome['run_id']} on thread {outcome['thread_id']} was cancelled")
+            raise RunCancelledError(
+                f"{self.task_id}: run {outcome['run_id']} on thread {outcome['thread_id']} was cancelled"
+            )
         if status == "interrupted":
             return self._interrupted(outcome)
         values = outcome["values"] or {}
         version = resolved_version(values) if self.workflow else None
         if version is not None:
             ti.xcom_push(key="workflow_version", value=version)
-            logger.info("workflow %s ran as version %s (label %s)", version["workflow"], version["version"], version["label"])
+            logger.info(
+                "workflow %s ran as version %s (label %s)", version["workflow"], version["version"], version["label"]
+            )
         mark_outlets(self, context, outcome)
         if self.post_asset_events:
             post_asset_events(self.airflow_api_conn_id, outcome, context)

@@ -90,7 +90,9 @@ class LangGraphThreadSensor(BaseSensorOperator):
                 return False
             if runs:
                 run_id = str(runs[0]["run_id"])
-                outcome = classify(self.thread_id, run_id, str(runs[0]["status"]), client.runs.join(self.thread_id, run_id))
+                outcome = classify(
+                    self.thread_id, run_id, str(runs[0]["status"]), client.runs.join(self.thread_id, run_id)
+                )
             else:
                 outcome = classify(self.thread_id, None, status, thread.get("values") or {})
         return PokeReturnValue(is_done=True, xcom_value=self._finish(outcome, context))

@@ -101,14 +101,19 @@ class LangGraphThreadTrigger(BaseTrigger):
         """Class path and arguments, so a triggerer process can rebuild this trigger."""
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {"thread_id": self.thread_id, "langgraph_conn_id": self.langgraph_conn_id, "poll_interval": self.poll_interval},
+            {
+                "thread_id": self.thread_id,
+                "langgraph_conn_id": self.langgraph_conn_id,
+                "poll_interval": self.poll_interval,
+            },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll the thread until it settles, then yield the outcome of its latest run, once."""
         client = await LangGraphHook(self.langgraph_conn_id).get_async_client()
         try:
-            while (outcome := await thread_outcome(client, self.thread_id)) is None:
+            # polling: the server offers no event to wait on for a thread's status
+            while (outcome := await thread_outcome(client, self.thread_id)) is None:  # noqa: ASYNC110
                 await asyncio.sleep(self.poll_interval)
         except (httpx.HTTPError, OSError) as exc:
             outcome = _failure(self.thread_id, None, exc)
