@@ -55,7 +55,7 @@ fmt: env ## format the code
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: env ## run the benchmarks (installs the bench group: litellm, for side-by-side figures)
+bench: env bridge-env ## run the benchmarks (installs the bench group: litellm, for side-by-side figures)
 	$(UV) sync --frozen --python $(PYTHON) --group bench
 	LITELLM_LOCAL_MODEL_COST_MAP=True $(VENV)/bin/python benchmarks/router_decision.py
 	LITELLM_LOCAL_MODEL_COST_MAP=True $(VENV)/bin/python benchmarks/router_overhead.py
@@ -63,6 +63,7 @@ bench: env ## run the benchmarks (installs the bench group: litellm, for side-by
 	$(VENV)/bin/python benchmarks/analytics_callbacks.py
 	$(VENV)/bin/python benchmarks/analytics_ingest.py
 	$(VENV)/bin/python benchmarks/analytics_report.py
+	cd $(BRIDGE) && .venv/bin/python benchmarks/airflow_operator.py
 	$(UV) sync --frozen --python $(PYTHON)
 
 lock: $(UV) ## refresh uv.lock (and the bridge's) after editing a pyproject.toml

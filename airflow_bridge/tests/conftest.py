@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ airflow_support.configure(HOME)
 from tests.support.servers import LLMDouble, TradeflowServer  # noqa: E402
 
 API_KEY = "bridge-test-key"
+_API: dict[str, airflow_support.AirflowAPIServer] = {}
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +47,6 @@ def stack(llm: LLMDouble) -> Iterator[TradeflowServer]:
     workdir = HOME / "server"
     workdir.mkdir(exist_ok=True)
     server_holder: dict[str, TradeflowServer] = {}
-    import threading
 
     def start() -> None:
         server_holder["server"] = TradeflowServer(workdir, llm.model_env(), api_key=API_KEY)
@@ -60,7 +61,10 @@ def stack(llm: LLMDouble) -> Iterator[TradeflowServer]:
         raise RuntimeError(f"the tradeflow server did not start; see {workdir}")
     server = server_holder["server"]
     os.environ["AIRFLOW_CONN_LANGGRAPH_DEFAULT"] = airflow_support.langgraph_connection(server.url, API_KEY)
+    # The API server takes ~20 s to start: start it now, in the background; api_server waits for it.
+    _API["server"] = airflow_support.AirflowAPIServer(HOME)
     yield server
+    _API["server"].stop()
     server.stop()
     shutil.rmtree(HOME, ignore_errors=True)
 
@@ -80,8 +84,6 @@ def dags_folder(stack: TradeflowServer) -> Path:
 
 
 @pytest.fixture(scope="session")
-def api_server(stack: TradeflowServer) -> Iterator[airflow_support.AirflowAPIServer]:
+def api_server(stack: TradeflowServer) -> airflow_support.AirflowAPIServer:
     """``airflow api-server`` on the tests' DB, with user admin / ADMIN_PASSWORD (simple auth manager)."""
-    api = airflow_support.AirflowAPIServer(HOME).wait()
-    yield api
-    api.stop()
+    return _API["server"].wait()
