@@ -39,7 +39,9 @@ from tradeflow_airflow.operators.run import LangGraphRunOperator
 
 with DAG("{dag_id}", schedule=None) as dag:
     for i in range({tasks}):
-        LangGraphRunOperator(task_id=f"t{{i}}", graph_id="heartbeat", input={{"message": "bench"}}, deferrable={deferrable})
+        LangGraphRunOperator(
+            task_id=f"t{{i}}", graph_id="heartbeat", input={{"message": "bench"}}, deferrable={deferrable}
+        )
 """
 
 
