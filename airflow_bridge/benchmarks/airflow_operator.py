@@ -5,7 +5,9 @@ Run: ``make bench`` (or ``cd airflow_bridge && .venv/bin/python benchmarks/airfl
 The run is the ``heartbeat`` graph (no model call), so the figures are the bridge's and Airflow's own cost.
 Three clients, each in its own process, each asked for one round at a time, rounds interleaved:
 
-* ``sdk``: ``threads.create`` + ``runs.wait`` with one reused client (what a script would do);
+* ``sdk``: ``threads.create`` + ``runs.wait`` with one reused client (what a script would do): the baseline;
+* ``sdk_create_join``: the requests the operator makes (``threads.create``, ``runs.create``, ``runs.join``,
+  ``runs.get``), with one reused client, to separate the call pattern from Airflow's own cost;
 * ``operator_sync``: a DAG of ``--tasks`` LangGraphRunOperator tasks run by ``dag.test()``;
 * ``operator_deferrable``: the same with ``deferrable=True`` (the trigger runs in-process under dag.test).
 
@@ -30,7 +32,7 @@ from typing import Any
 BRIDGE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BRIDGE))
 
-CLIENTS = ("sdk", "operator_sync", "operator_deferrable")
+CLIENTS = ("sdk", "sdk_create_join", "operator_sync", "operator_deferrable")
 
 DAG_FILE = """
 # airflow benchmark DAG
@@ -47,7 +49,7 @@ with DAG("{dag_id}", schedule=None) as dag:
 
 def worker(client: str, url: str, tasks: int) -> None:
     """One client's process: for each line on stdin, run one round and print its per-call seconds."""
-    if client == "sdk":
+    if client.startswith("sdk"):
         from langgraph_sdk import get_sync_client
 
         with get_sync_client(url=url, api_key=None) as sdk:
@@ -56,7 +58,12 @@ def worker(client: str, url: str, tasks: int) -> None:
                 for _ in range(tasks):
                     started = time.perf_counter()
                     thread = sdk.threads.create()
-                    sdk.runs.wait(thread["thread_id"], "heartbeat", input={"message": "bench"})
+                    if client == "sdk":
+                        sdk.runs.wait(thread["thread_id"], "heartbeat", input={"message": "bench"})
+                    else:
+                        run = sdk.runs.create(thread["thread_id"], "heartbeat", input={"message": "bench"})
+                        sdk.runs.join(thread["thread_id"], run["run_id"])
+                        sdk.runs.get(thread["thread_id"], run["run_id"])
                     times.append(time.perf_counter() - started)
                 print(json.dumps(times), flush=True)
         return
@@ -152,7 +159,8 @@ def report(medians: dict[str, list[float]], calls: int) -> None:
     for client in CLIENTS:
         print(f"{client}_task_start_to_result_median {figures[client] * 1000:.1f} ms")
     base = figures["sdk"]
-    for client in CLIENTS[1:]:
+    print(f"sdk_create_join_ratio_to_sdk {figures['sdk_create_join'] / base:.2f} x")
+    for client in CLIENTS[2:]:
         print(f"{client}_overhead_over_sdk {(figures[client] - base) * 1000:.1f} ms")
         print(f"{client}_ratio_to_sdk {figures[client] / base:.2f} x")
 
