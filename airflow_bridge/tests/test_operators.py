@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -30,11 +31,19 @@ with DAG("{dag_id}", schedule=None) as dag:
     )
     routed = RoutedLLMOperator(task_id="routed", prompt="Summarise fails on {{ ds }}", strategy="cost", task_type="summary")
     routed_deferred = RoutedLLMOperator(task_id="routed_deferred", prompt="Classify {{ ds }}", deferrable=True)
+    first, second = (
+        LangGraphRunOperator(
+            task_id=f"on_thread_{name}", graph_id="heartbeat", input={"message": name}, thread_id="THREAD_ID"
+        )
+        for name in ("first", "second")
+    )  # a chosen thread: created by the first task, reused by the second
+    first >> second
 """
 
 
 def test_run_and_routed_operators_sync_and_deferrable(server: TradeflowServer, dags_folder: Path) -> None:
-    path, dag_id = write_dag(dags_folder, RUN_DAG)
+    chosen = str(uuid.uuid4())
+    path, dag_id = write_dag(dags_folder, RUN_DAG.replace("THREAD_ID", chosen))
     result = run_dag(path, dag_id)
     assert result.state == "success", result.task_states
     assert set(result.task_states.values()) == {"success"}
@@ -63,6 +72,10 @@ def test_run_and_routed_operators_sync_and_deferrable(server: TradeflowServer, d
             assert meta["airflow_task_id"] == task
             assert len(meta["airflow_dag_version"]) == 36  # Airflow's DagVersion id of this run
             assert client.threads.get(thread_id)["metadata"]["airflow_run_id"] == result.run_id
+        assert result.xcom("on_thread_first", "thread_id") == result.xcom("on_thread_second", "thread_id") == chosen
+        runs = client.runs.list(chosen)
+        assert {r["run_id"] for r in runs} == {result.xcom(f"on_thread_{n}", "run_id") for n in ("first", "second")}
+        assert client.threads.get_state(chosen)["values"]["message"] == "second"
 
 
 FAILING_DAG = """
