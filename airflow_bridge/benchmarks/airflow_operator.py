@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -150,6 +151,7 @@ def main() -> None:
             proc.wait(timeout=60)
         server.stop()
         double.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def report(medians: dict[str, list[float]], calls: int) -> None:
