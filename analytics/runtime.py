@@ -68,8 +68,9 @@ def handler() -> AnalyticsHandler:
     return AnalyticsHandler(metrics(), _enqueue, _prices)
 
 
-def instrument(graph: GraphT, graph_id: str) -> GraphT:
-    """The graph with the analytics handler and its id in every run's config."""
-    config: Any = {"callbacks": [handler()], "metadata": {"graph_id": graph_id}}
+def instrument(graph: GraphT, graph_id: str, version: str | None = None) -> GraphT:
+    """The graph with the analytics handler, its id and (when known) its version in every run's config."""
+    metadata = {"graph_id": graph_id} | ({"workflow_version": version} if version else {})
+    config: Any = {"callbacks": [handler()], "metadata": metadata}
     instrumented: GraphT = graph.with_config(config)  # type: ignore[attr-defined]
     return instrumented

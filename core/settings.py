@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     prices_file: Path | None = _alias("TRADEFLOW_PRICES_FILE")
     analytics_retention_days: int = _alias("TRADEFLOW_ANALYTICS_RETENTION_DAYS", 90)
     prometheus_multiproc_dir: Path | None = _alias("PROMETHEUS_MULTIPROC_DIR")
+    workflows_repo: Path | None = _alias("TRADEFLOW_WORKFLOWS_REPO")
+    guardrail_interval_s: int = _alias("TRADEFLOW_GUARDRAIL_INTERVAL_S", 60)
 
     _environ: Mapping[str, str] = PrivateAttr(default_factory=dict)
 
@@ -116,10 +118,12 @@ class Settings(BaseSettings):
             raise ValueError(f"expected one of debug, info, warning, error, got {value!r}")
         return lowered.upper()
 
-    @field_validator("port", "analytics_retention_days", mode="before")
+    @field_validator("port", "analytics_retention_days", "guardrail_interval_s", mode="before")
     @classmethod
     def _bounded_int(cls, value: object, info: Any) -> int:
-        lo, hi = {"port": (1, 65535), "analytics_retention_days": (1, 36500)}[info.field_name]
+        lo, hi = {"port": (1, 65535), "analytics_retention_days": (1, 36500), "guardrail_interval_s": (0, 86400)}[
+            info.field_name
+        ]
         try:
             number = int(str(value).strip())
         except ValueError:
@@ -156,6 +160,14 @@ class Settings(BaseSettings):
             raise ValueError(f"expected a readable file, {str(value)!r} does not exist")
         return path
 
+    @field_validator("workflows_repo", mode="before")
+    @classmethod
+    def _directory(cls, value: object) -> Path:
+        path = Path(str(value).strip())
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"expected a directory (it is created when missing), {str(value)!r} is a file")
+        return path
+
     @field_validator("host", "openai_model", "ollama_model", "api_key", "openai_api_key", mode="before")
     @classmethod
     def _stripped(cls, value: object) -> str:
@@ -180,6 +192,16 @@ class Settings(BaseSettings):
     def sqlite_checkpoint_path(self) -> Path:
         """Where the embedded (no Postgres) checkpointer keeps its database."""
         return self.data_dir / "checkpoints.sqlite"
+
+    @property
+    def workflows_repo_path(self) -> Path:
+        """The Git repository of published workflow specs (a bare repository anyone can clone)."""
+        return self.workflows_repo or self.data_dir / "workflows.git"
+
+    @property
+    def versioning_sqlite_path(self) -> Path:
+        """Where labels, audit events and experiments live when no DATABASE_URL is set."""
+        return self.data_dir / "versioning.sqlite"
 
     @property
     def environ(self) -> Mapping[str, str]:

@@ -43,9 +43,11 @@ class GraphEntry:
 GRAPHS: Mapping[str, GraphEntry] = {
     entry.graph_id: entry
     for entry in (
-        GraphEntry("market_brief", "graphs.market_brief", MarketBriefInput, "figures and a brief from a snapshot"),
-        GraphEntry("trade_break_triage", "graphs.trade_break_triage", TriageInput, "triage a settlement break"),
-        GraphEntry("eod_reconciliation", "graphs.eod_reconciliation", ReconciliationInput, "books vs custodian"),
+        GraphEntry(
+            "market_brief", "graphs.market_brief.graph", MarketBriefInput, "figures and a brief from a snapshot"
+        ),
+        GraphEntry("trade_break_triage", "graphs.trade_break_triage.graph", TriageInput, "triage a settlement break"),
+        GraphEntry("eod_reconciliation", "graphs.eod_reconciliation.graph", ReconciliationInput, "books vs custodian"),
         GraphEntry("heartbeat", "graphs.heartbeat", HeartbeatInput, "uptime probe; calls no model"),
         GraphEntry("llm_router", "router.subgraph", RouterInput, "route one prompt; shows every attempt"),
     )

@@ -84,9 +84,11 @@ def state_update_checker(graph_id: str, state_schema: type) -> Callable[[object]
     return check
 
 
-def serve(builder: StateGraph[Any, Any, Any, Any], *, graph_id: str, name: str) -> CheckedGraph:
-    """Compile ``builder`` for the server: state updates checked, analytics attached, its id in run metadata."""
+def serve(
+    builder: StateGraph[Any, Any, Any, Any], *, graph_id: str, name: str, version: str | None = None
+) -> CheckedGraph:
+    """Compile ``builder`` for the server: state updates checked, analytics attached, id and version in metadata."""
     compiled = builder.compile(name=name)
     attrs = {k: v for k, v in compiled.__dict__.items() if k != "__orig_class__"}
     checked = CheckedGraph(check_update=state_update_checker(graph_id, builder.state_schema), **attrs)
-    return instrument(checked, graph_id)
+    return instrument(checked, graph_id, version)

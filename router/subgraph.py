@@ -47,6 +47,10 @@ class RouterInput(TypedDict):
     """Refuse backends whose measured p95 latency is higher."""
     workflow: NotRequired[str]
     """Workflow the call is charged to."""
+    response_schema: NotRequired[dict[str, Any]]
+    """JSON Schema the answer must fit (only JSON-capable backends are eligible)."""
+    backend: NotRequired[str]
+    """Pin the call to one backend (its name or model)."""
 
 
 class RouterState(RouterInput):
@@ -108,7 +112,8 @@ def _request(state: RouterState) -> RouteRequest:
         prompt_tokens=estimate_tokens(text),
         max_tokens=state.get("max_tokens", 1024),
         task_type=state.get("task_type", "chat"),
-        required_capabilities=frozenset(state.get("required_capabilities", [])),
+        required_capabilities=frozenset(state.get("required_capabilities", []))
+        | ({"json"} if state.get("response_schema") is not None else set()),
         max_cost_usd=state.get("max_cost_usd"),
         latency_budget_s=state.get("latency_budget_s"),
         strategy=state.get("strategy"),
@@ -132,7 +137,8 @@ def _progress(state: RouterState) -> Progress:
 async def rank_backends(state: RouterState) -> dict[str, Any]:
     """Score every backend for this request; record candidates and exclusions."""
     try:
-        progress = process_router().start(_request(state))
+        backend = state.get("backend")
+        progress = process_router().start(_request(state), only=frozenset({backend}) if backend else None)
     except RouterError as exc:
         return {"error": str(exc), "candidates": [], "queue": []}
     record = progress.record
@@ -155,7 +161,7 @@ async def call_backend(state: RouterState) -> dict[str, Any]:
     before = len(progress.record.attempts)
     update: dict[str, Any] = {}
     try:
-        answer = await router.attempt_next(progress, _messages(state))
+        answer = await router.attempt_next(progress, _messages(state), schema=state.get("response_schema"))
     except RouterError as exc:
         answer = None
         update["error"] = str(exc)

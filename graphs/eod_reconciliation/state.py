@@ -1,11 +1,10 @@
-"""State of the end-of-day reconciliation workflow."""
+"""Types of the end-of-day reconciliation workflow's input and of what its tool steps compute."""
 
 from __future__ import annotations
 
-import operator
-from typing import Annotated, Literal, NotRequired
+from typing import Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, with_config
+from pydantic import ConfigDict, with_config
 from typing_extensions import TypedDict
 
 _STRICT = ConfigDict(extra="forbid", use_attribute_docstrings=True)
@@ -59,16 +58,6 @@ class Mismatch(TypedDict):
     """|difference| x price: the value at risk."""
 
 
-class Explanation(BaseModel):
-    """The model's explanation of one mismatch."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    likely_cause: LikelyCause = Field(description="The most likely cause of the mismatch.")
-    explanation: str = Field(description="Two sentences on why the sides differ.")
-    suggested_action: str = Field(description="What operations should do next.")
-
-
 class ExplainedMismatch(TypedDict):
     """A mismatch with its explanation and risk score."""
 
@@ -82,49 +71,3 @@ class ExplainedMismatch(TypedDict):
     """What operations should do next."""
     risk_score: float
     """exposure x cause weight; higher is more urgent."""
-
-
-class ExplainState(TypedDict):
-    """State of the per-mismatch explanation subgraph."""
-
-    as_of: str
-    """Business date being reconciled."""
-    mismatch: Mismatch
-    """The mismatch to explain."""
-    explanation: NotRequired[dict[str, str]]
-    """The model's raw explanation."""
-    explained: Annotated[list[ExplainedMismatch], operator.add]
-    """The explained mismatch, handed back to the parent graph."""
-
-
-class ExplainOutput(TypedDict):
-    """What the explanation subgraph hands back to the parent."""
-
-    explained: Annotated[list[ExplainedMismatch], operator.add]
-    """Explained mismatches (one per subgraph run)."""
-
-
-class ReconciliationState(TypedDict):
-    """Internal state of the reconciliation workflow."""
-
-    as_of: str
-    """Business date being reconciled."""
-    book_positions: list[Holding]
-    """Positions in our books."""
-    custodian_positions: list[Holding]
-    """Positions the custodian reports."""
-    mismatches: NotRequired[list[Mismatch]]
-    """Differences found in code."""
-    explained: Annotated[list[ExplainedMismatch], operator.add]
-    """One entry per mismatch, filled by the fan-out."""
-    ranked: NotRequired[list[ExplainedMismatch]]
-    """Explained mismatches, most urgent first."""
-
-
-class ReconciliationOutput(TypedDict):
-    """What the workflow returns."""
-
-    mismatches: list[Mismatch]
-    """Differences found in code."""
-    ranked: list[ExplainedMismatch]
-    """Explained mismatches, most urgent first."""

@@ -102,29 +102,3 @@ class MarketFigures(TypedDict):
     """Largest absolute day moves, biggest first."""
     limit_warnings: list[str]
     """Books at or above the warning utilisation."""
-
-
-class MarketBriefState(TypedDict):
-    """Internal state of the market-brief workflow."""
-
-    as_of: str
-    """Snapshot date or timestamp."""
-    positions: list[Position]
-    """Positions from the snapshot."""
-    limits: NotRequired[list[BookLimit]]
-    """Gross exposure limits per book."""
-    currency: NotRequired[str]
-    """Currency of prices and figures."""
-    figures: NotRequired[MarketFigures]
-    """Figures computed in code."""
-    brief: NotRequired[str]
-    """The brief the model wrote from the figures."""
-
-
-class MarketBriefOutput(TypedDict):
-    """What the workflow returns: the figures and the brief."""
-
-    figures: MarketFigures
-    """Figures computed in code."""
-    brief: str
-    """The written brief."""

@@ -1,0 +1,87 @@
+"""The registry a spec's names resolve against: tool steps, resume handlers, input and context schemas.
+
+``graphs`` fills one registry with the trading workflows' Python (figures, matching, approval validation);
+``versioning`` knows none of it. A tool is ``func(state, context, **args) -> partial update`` and declares the
+state fields it reads and writes, so a spec naming it is checked before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+ToolFunc = Callable[..., dict[str, Any] | Awaitable[dict[str, Any]]]
+ResumeFunc = Callable[[object], dict[str, Any]]
+ASSET_EVENTS = "airflow_asset_events"
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A Python callable a tool step runs by name."""
+
+    name: str
+    func: ToolFunc
+    reads: frozenset[str]
+    writes: frozenset[str]
+    side_effects: bool = False
+    """Acts outside the run (sends, books, files); skipped in shadow runs."""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ResumeHandler:
+    """Validates a human's answer to an approval step and turns it into state fields."""
+
+    name: str
+    func: ResumeFunc
+    """Raises :class:`versioning.errors.ResumeError` naming each bad field."""
+    writes: frozenset[str]
+    instructions: str
+    """How to answer (shown to the approver with the request)."""
+
+
+def emit_asset_event(state: Mapping[str, Any], context: Any, *, uri: str, extra: Any = None) -> dict[str, Any]:
+    """Built-in: an Airflow asset event the bridge posts after the run succeeds."""
+    return {ASSET_EVENTS: [{"uri": str(uri), "extra": extra if isinstance(extra, dict) else {}}]}
+
+
+def _model_error(message: str) -> Exception:
+    return RuntimeError(message)
+
+
+@dataclass
+class Registry:
+    """Tools, resume handlers and schemas by name."""
+
+    tools: dict[str, Tool] = field(default_factory=dict)
+    resume_handlers: dict[str, ResumeHandler] = field(default_factory=dict)
+    input_schemas: dict[str, type] = field(default_factory=dict)
+    context_schemas: dict[str, type] = field(default_factory=dict)
+    model_error: Callable[[str], Exception] = _model_error
+    """Builds the exception a model step raises when no backend answered (the message says what was tried)."""
+
+    def __post_init__(self) -> None:
+        self.add_tool("emit_asset_event", emit_asset_event, reads=(), writes=(ASSET_EVENTS,))
+
+    def add_tool(
+        self,
+        name: str,
+        func: ToolFunc,
+        *,
+        reads: tuple[str, ...] | frozenset[str],
+        writes: tuple[str, ...] | frozenset[str],
+        side_effects: bool = False,
+    ) -> Tool:
+        """Register ``func`` as tool ``name``."""
+        tool = Tool(name, func, frozenset(reads), frozenset(writes), side_effects, (func.__doc__ or "").strip())
+        self.tools[name] = tool
+        return tool
+
+    def add_resume_handler(
+        self, name: str, func: ResumeFunc, *, writes: tuple[str, ...], instructions: str
+    ) -> ResumeHandler:
+        """Register ``func`` as resume handler ``name``."""
+        handler = ResumeHandler(name, func, frozenset(writes), instructions)
+        self.resume_handlers[name] = handler
+        return handler
