@@ -24,20 +24,27 @@ from analytics.prices import PriceTable
 from analytics.rows import NodeRunRow, Row, WorkflowRunRow
 
 UNVERSIONED = "unversioned"
+# The custom event a versioned run sends once it has resolved its version (versioning.subgraph.VERSION_EVENT).
+VERSION_EVENT = "tradeflow.workflow_version"
 MAX_PENDING = 50_000
 
 
 class _Root:
     """A workflow run, as every chain run inside it (its nodes, their runnables) points to it."""
 
-    __slots__ = ("interrupted", "root_id", "run_id", "started", "thread_id", "version", "workflow")
+    __slots__ = ("arm", "experiment", "interrupted", "pair_id", "root_id", "run_id", "started", "thread_id",
+                 "version", "workflow")  # fmt: skip
 
-    def __init__(self, run_id: UUID, workflow: str, version: str, thread_id: str | None) -> None:
+    def __init__(self, run_id: UUID, workflow: str, version: str, thread_id: str | None,
+                 metadata: dict[str, Any]) -> None:  # fmt: skip
         self.run_id = run_id
         self.root_id = str(run_id)
         self.workflow = workflow
         self.version = version
         self.thread_id = thread_id
+        self.experiment: str | None = metadata.get("experiment")
+        self.arm: str | None = metadata.get("arm")
+        self.pair_id: str | None = metadata.get("pair_id")
         self.interrupted = False
         self.started = time.perf_counter()
 
@@ -112,6 +119,7 @@ class AnalyticsHandler(BaseCallbackHandler):
             self._owners[run_id.int] = _Root(
                 run_id, str(metadata.get("graph_id") or name or "unknown"),
                 str(metadata.get("workflow_version") or UNVERSIONED), str(thread_id) if thread_id is not None else None,
+                metadata,
             )  # fmt: skip
             return
         root = self._owners.get(parent_run_id.int)
@@ -167,7 +175,7 @@ class AnalyticsHandler(BaseCallbackHandler):
         children[0].inc()
         children[1].observe(duration)
         self.enqueue(WorkflowRunRow(datetime.now(UTC), root.root_id, root.thread_id, root.workflow, root.version,
-                                    status, duration, error_type))  # fmt: skip
+                                    status, duration, error_type, root.experiment, root.arm, root.pair_id))  # fmt: skip
 
     def drain(self) -> int:
         """Record the node runs finished since the last drain (histograms and rows); returns how many.
@@ -222,8 +230,13 @@ class AnalyticsHandler(BaseCallbackHandler):
         self, name: str, data: Any, *, run_id: UUID, tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:  # fmt: skip
-        """A decision record sent by the router subgraph (which calls backends without a chat model run)."""
-        if name != DECISION_EVENT or not isinstance(data, dict):
+        """A decision record sent by the router subgraph, or the version a versioned run resolved."""
+        if not isinstance(data, dict):
+            return
+        if name == VERSION_EVENT:
+            self._versioned(run_id, data)
+            return
+        if name != DECISION_EVENT:
             return
         root = self._root_of(run_id)
         workflow = root.workflow if root is not None else str((metadata or {}).get("graph_id") or "llm_router")
@@ -232,6 +245,15 @@ class AnalyticsHandler(BaseCallbackHandler):
         record_llm_metrics(self.metrics, rows, data, workflow)
         for row in rows:
             self.enqueue(row)
+
+    def _versioned(self, run_id: UUID, data: dict[str, Any]) -> None:
+        """From here on the run counts as the workflow and version it resolved (with its experiment and arm)."""
+        root = self._root_of(run_id)
+        if root is None:
+            return
+        root.workflow = str(data.get("workflow") or root.workflow)
+        root.version = str(data.get("version") or root.version)
+        root.experiment, root.arm, root.pair_id = data.get("experiment"), data.get("arm"), data.get("pair_id")
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Forget a failed call (the router's decision record, when there is one, arrives on success)."""

@@ -20,6 +20,9 @@ class WorkflowRunRow:
     status: str
     duration_s: float
     error_type: str | None
+    experiment: str | None = None
+    arm: str | None = None
+    pair_id: str | None = None
 
 
 @dataclass(slots=True)

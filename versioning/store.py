@@ -1,0 +1,242 @@
+"""The Git store: one bare repository, ``<id>.yaml`` per workflow, a tag ``<id>/v<N>`` per version.
+
+A person can ``git clone`` it and review every change. Publishing writes the blob, tree and commit as
+objects, then moves ``main`` and creates the version tag in one atomic ``update-ref`` transaction (the old
+value of ``main`` is checked, the tag must not exist), under a file lock: concurrent publishers never lose
+or duplicate a version, and a crash leaves either nothing or a complete version. Every call opens the
+repository, acts and closes it: GitPython's object readers are not kept in a long-lived server process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import re
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from io import BytesIO
+from pathlib import Path
+
+from git import Actor, Repo
+from git.exc import GitCommandError
+from git.objects import Commit, Tree
+from git.objects.fun import tree_to_stream
+from gitdb.base import IStream
+
+from versioning.errors import StoreError, UnknownVersionError, UnknownWorkflowError
+
+logger = logging.getLogger(__name__)
+
+BRANCH = "refs/heads/main"
+ZERO = "0" * 40
+_FIELDS = ("%(refname)", "%(objectname)", "%(authorname)", "%(authoremail)", "%(authordate:iso-strict)",
+           "%(trailers:key=Spec-Blob,valueonly,separator=)", "%(subject)")  # fmt: skip
+_TAG = re.compile(r"^refs/tags/([a-z][a-z0-9_]{0,62})/v(\d+)$")
+_AUTHOR = re.compile(r"^\s*(?P<name>[^<]+?)\s*(?:<(?P<email>[^>]*)>)?\s*$")
+COMMITTER = Actor("tradeflow", "tradeflow@localhost")
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One published version."""
+
+    workflow: str
+    version: int
+    sha: str
+    author: str
+    time: str
+    message: str
+    blob: str
+
+
+@dataclass(frozen=True)
+class Published:
+    """The result of a publish: the version, and whether this call created it."""
+
+    workflow: str
+    version: int
+    sha: str
+    created: bool
+
+
+def blob_id(text: str) -> str:
+    """Git's id of ``text`` as a blob (what identical content is recognised by)."""
+    data = text.encode()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def author_actor(author: str) -> Actor:
+    """``'Jane Doe <jane@desk>'`` or ``'j.doe'`` as a Git identity."""
+    match = _AUTHOR.match(author or "")
+    if not match:
+        return Actor("unknown", "unknown@localhost")
+    name = match.group("name")
+    return Actor(name, match.group("email") or f"{re.sub(r'[^A-Za-z0-9._-]', '.', name)}@localhost")
+
+
+class GitStore:
+    """Published workflow specs in a bare Git repository at ``path`` (created on first use)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @contextlib.contextmanager
+    def _repo(self, *, create: bool = False) -> Iterator[Repo]:
+        if not (self.path / "HEAD").exists():
+            if not create:
+                raise UnknownWorkflowError(f"no workflow has been published yet (store: {self.path})")
+            with self._lock():
+                if not (self.path / "HEAD").exists():
+                    self.path.mkdir(parents=True, exist_ok=True)
+                    Repo.init(self.path, bare=True, initial_branch="main").close()
+        repo = Repo(self.path)
+        try:
+            yield repo
+        finally:
+            repo.close()
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.parent / f".{self.path.name}.publish.lock"
+        with lock_path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # --- reading ---------------------------------------------------------------------------------
+    def _tags(self, repo: Repo, workflow: str | None) -> list[VersionInfo]:
+        pattern = f"refs/tags/{workflow}/" if workflow else "refs/tags/"
+        raw = repo.git.for_each_ref(pattern, format="%00".join(_FIELDS))
+        found = []
+        for line in raw.splitlines():
+            ref, sha, name, email, when, blob, subject = line.split("\x00")
+            match = _TAG.match(ref)
+            if match is None:
+                continue
+            author = f"{name} {email}".strip()
+            workflow_id, number = match.group(1), int(match.group(2))
+            message = subject.removeprefix(f"{workflow_id} v{number}: ")
+            found.append(VersionInfo(workflow_id, number, sha, author, when, message, blob.strip()))
+        return sorted(found, key=lambda v: (v.workflow, v.version))
+
+    def versions(self, workflow: str) -> list[VersionInfo]:
+        """Every version of ``workflow``, oldest first (author, time, message, commit sha)."""
+        with self._repo() as repo:
+            found = self._tags(repo, workflow)
+        if not found:
+            raise UnknownWorkflowError(f"workflow {workflow!r} has not been published")
+        return found
+
+    def all_versions(self) -> dict[str, list[VersionInfo]]:
+        """Every workflow's versions (one ``for-each-ref``)."""
+        try:
+            with self._repo() as repo:
+                found = self._tags(repo, None)
+        except UnknownWorkflowError:
+            return {}
+        grouped: dict[str, list[VersionInfo]] = {}
+        for info in found:
+            grouped.setdefault(info.workflow, []).append(info)
+        return grouped
+
+    def version(self, workflow: str, version: int) -> VersionInfo:
+        """One version's metadata; :class:`UnknownVersionError` names the versions that exist."""
+        for info in self.versions(workflow):
+            if info.version == version:
+                return info
+        latest = self.versions(workflow)[-1].version
+        raise UnknownVersionError(f"workflow {workflow!r} has no version {version} (versions 1 to {latest})")
+
+    def read(self, workflow: str, version: int) -> tuple[str, str]:
+        """The spec text of a version, and its commit sha."""
+        with self._repo() as repo:
+            try:
+                commit = repo.commit(f"refs/tags/{workflow}/v{version}")
+                blob = commit.tree / f"{workflow}.yaml"
+            except (GitCommandError, ValueError, KeyError):
+                raise UnknownVersionError(f"workflow {workflow!r} has no version {version}") from None
+            return blob.data_stream.read().decode(), commit.hexsha
+
+    # --- writing ---------------------------------------------------------------------------------
+    def publish(self, workflow: str, text: str, *, message: str, author: str) -> Published:
+        """Commit ``<workflow>.yaml`` and tag the next version; identical content returns its version.
+
+        The caller validates the spec first: the store only versions text.
+        """
+        blob = blob_id(text)
+        with self._repo(create=True) as repo, self._lock():
+            for attempt in range(5):
+                existing = self._tags(repo, workflow)
+                for info in existing:
+                    if info.blob == blob:
+                        return Published(workflow, info.version, info.sha, created=False)
+                number = (existing[-1].version if existing else 0) + 1
+                try:
+                    sha = self._commit(repo, workflow, number, text, message, author)
+                except _RefRace:
+                    logger.info("publish of %s v%d raced another writer (attempt %d); retrying", workflow, number,
+                                attempt + 1)  # fmt: skip
+                    continue
+                logger.info("published %s v%d (%s)", workflow, number, sha[:10])
+                return Published(workflow, number, sha, created=True)
+        raise StoreError(f"could not publish {workflow!r}: the repository kept changing under us")
+
+    def _commit(self, repo: Repo, workflow: str, number: int, text: str, message: str, author: str) -> str:
+        parent = self._head(repo)
+        data = text.encode()
+        blob = repo.odb.store(IStream("blob", len(data), BytesIO(data))).binsha
+        entries = {}
+        if parent is not None:
+            for item in repo.commit(parent).tree:
+                entries[item.name] = (item.binsha, item.mode, item.name)
+        entries[f"{workflow}.yaml"] = (blob, 0o100644, f"{workflow}.yaml")
+        stream = BytesIO()
+        tree_to_stream(sorted(entries.values(), key=lambda e: e[2]), stream.write)
+        tree_sha = repo.odb.store(IStream("tree", stream.tell(), BytesIO(stream.getvalue()))).binsha
+        tree = Tree(repo, tree_sha)
+        subject = f"{workflow} v{number}: {message.strip() or 'published'}"
+        body = f"{subject}\n\nWorkflow: {workflow}\nVersion: {number}\nSpec-Blob: {blob.hex()}\n"
+        when = int(time.time())
+        commit = Commit.create_from_tree(
+            repo, tree, body, parent_commits=[repo.commit(parent)] if parent else [], head=False,
+            author=author_actor(author), committer=COMMITTER, author_date=f"{when} +0000", commit_date=f"{when} +0000",
+        )  # fmt: skip
+        self._update_refs(repo, [f"update {BRANCH} {commit.hexsha} {parent or ZERO}",
+                                 f"create refs/tags/{workflow}/v{number} {commit.hexsha}"])  # fmt: skip
+        return commit.hexsha
+
+    @staticmethod
+    def _head(repo: Repo) -> str | None:
+        try:
+            return str(repo.git.rev_parse("--verify", "--quiet", BRANCH)) or None
+        except GitCommandError:
+            return None
+
+    @staticmethod
+    def _update_refs(repo: Repo, commands: list[str]) -> None:
+        """All or nothing: ``git update-ref --stdin`` in one transaction."""
+        script = "start\n" + "\n".join(commands) + "\nprepare\ncommit\n"
+        with tempfile.TemporaryFile() as stdin:
+            stdin.write(script.encode())
+            stdin.seek(0)
+            try:
+                repo.git.execute(["git", "update-ref", "--stdin"], istream=stdin)
+            except GitCommandError as exc:
+                raise _RefRace(str(exc)) from exc
+
+
+class _RefRace(Exception):
+    """``main`` moved or the tag appeared since we read them: start again."""
+
+
+def now_iso() -> str:
+    """UTC now, ISO 8601."""
+    return datetime.now(UTC).isoformat()

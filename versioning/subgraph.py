@@ -1,0 +1,176 @@
+"""``versioned_workflow``: resolve -> run -> record, the versioned run as a LangGraph graph.
+
+* ``resolve`` picks the version once (pinned version, else the experiment arm for the unit key, else the
+  label), checks the workflow's input and knobs against that version's spec, and writes the choice to
+  state: checkpointed, so resumes after an interrupt or a crash keep it, whatever labels do meanwhile.
+* ``run`` runs that version's compiled spec (cached per version) as a subgraph: checkpoints, interrupts
+  and streaming nest under this node.
+* ``record`` waits for a shadow run started beside it and stamps the end.
+
+Studio draws the spec of the workflow the assistant (or run) names inside ``run``, LLM steps included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, NotRequired, cast
+
+from langchain_core.callbacks import adispatch_custom_event
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict
+
+from versioning.compile import CompiledWorkflow
+from versioning.errors import ResolutionError
+from versioning.resolve import Resolver
+from versioning.shadow import start_shadow, wait_for_shadow
+from versioning.tools import ASSET_EVENTS
+
+# The custom callback event analytics reads the run's version from (analytics.callbacks.VERSION_EVENT).
+VERSION_EVENT = "tradeflow.workflow_version"
+RESERVED = ("workflow", "label", "version", "unit_key")
+
+
+@with_config(ConfigDict(extra="forbid", use_attribute_docstrings=True))
+class VersionedInput(TypedDict):
+    """What a caller sends; workflow, label, version and unit_key may come as run context instead."""
+
+    workflow: NotRequired[str]
+    """Id of the published workflow to run."""
+    label: NotRequired[str]
+    """Label to resolve (default 'production'); 'latest' is the newest version."""
+    version: NotRequired[int | None]
+    """Pin a version; wins over the label and any experiment."""
+    unit_key: NotRequired[str | None]
+    """Experiment unit (desk id, break id): the same key always gets the same arm. Default: the thread id."""
+    input: NotRequired[dict[str, Any]]
+    """The workflow's own input."""
+    context: NotRequired[dict[str, Any]]
+    """The workflow's own knobs (its context)."""
+
+
+class VersionedOutput(TypedDict):
+    """What a versioned run returns."""
+
+    workflow: str
+    """The workflow that ran."""
+    version: int
+    """The version that ran, resolved once at the start."""
+    spec_sha: str
+    """Git commit of that version."""
+    label: str | None
+    """The label it was resolved from (None when pinned)."""
+    experiment: str | None
+    """The experiment the run was assigned in, if any."""
+    arm: str | None
+    """Its arm."""
+    output: dict[str, Any]
+    """The workflow's own output."""
+    airflow_asset_events: list[dict[str, Any]]
+    """Asset events the run emitted (the Airflow operator posts them)."""
+
+
+class VersionedState(VersionedInput):
+    """Internal state: the resolution and the outcome."""
+
+    spec_sha: NotRequired[str]
+    """Git commit of the resolved version."""
+    experiment: NotRequired[str | None]
+    """Experiment id."""
+    arm: NotRequired[str | None]
+    """Experiment arm."""
+    pair_id: NotRequired[str]
+    """Ties this run to its shadow run in analytics."""
+    output: NotRequired[dict[str, Any]]
+    """The workflow's own output."""
+    airflow_asset_events: Annotated[list[dict[str, Any]], operator.add]
+    """Asset events the run emitted."""
+    finished_at: NotRequired[str]
+    """UTC time the run finished."""
+
+
+def _pick(state: Mapping[str, Any], context: Mapping[str, Any], key: str) -> Any:
+    value = state.get(key)
+    return value if value is not None else context.get(key)
+
+
+def _checked_input(compiled: CompiledWorkflow, payload: object) -> dict[str, Any]:
+    try:
+        checked: dict[str, Any] = TypeAdapter(compiled.input_schema).validate_python(payload, strict=True)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(["input", *map(str, error["loc"])])
+        raise ResolutionError(f"{where}: {error['msg']} (workflow {compiled.spec.id!r})", field=where) from None
+    return checked
+
+
+def build_versioned_graph(
+    resolver: Callable[[], Resolver], *, drawn: tuple[CompiledWorkflow, int] | None = None,
+    shadow_callbacks: Callable[[], list[Any]] = list, name: str = "VersionedWorkflow",
+) -> CompiledStateGraph[Any, Any, Any, Any]:  # fmt: skip
+    """The graph; ``drawn`` (a version's spec) is what Studio shows inside ``run``; runs use what they resolved."""
+    drawn_graph = drawn[0].graph if drawn is not None else None
+    drawn_key = (drawn[0].spec.id, drawn[1]) if drawn is not None else None
+
+    async def resolve(state: VersionedState, config: RunnableConfig, runtime: Runtime[Any]) -> dict[str, Any]:
+        context = runtime.context if isinstance(runtime.context, dict) else {}
+        workflow = _pick(state, context, "workflow")
+        if not isinstance(workflow, str) or not workflow:
+            raise ResolutionError("workflow: name the workflow to run (input or context 'workflow')", field="workflow")
+        label, unit_key = _pick(state, context, "label"), _pick(state, context, "unit_key")
+        unit_key = unit_key or config.get("configurable", {}).get("thread_id")
+        found = resolver()
+        resolution = await asyncio.to_thread(
+            found.resolve, workflow, label=label, version=_pick(state, context, "version"),
+            unit_key=str(unit_key) if unit_key else None,
+        )  # fmt: skip
+        compiled = await asyncio.to_thread(found.compiled, workflow, resolution.version)
+        payload = _checked_input(compiled, state.get("input") or {})
+        knobs = {k: v for k, v in context.items() if k not in RESERVED} | dict(state.get("context") or {})
+        try:
+            compiled.make_context(knobs)
+        except ValueError as exc:
+            raise ResolutionError(str(exc), field=str(exc).split(":", 1)[0]) from None
+        pair_id = str(uuid.uuid4())
+        await adispatch_custom_event(VERSION_EVENT, {
+            "workflow": workflow, "version": resolution.version, "experiment": resolution.experiment,
+            "arm": resolution.arm, "pair_id": pair_id,
+        })  # fmt: skip
+        start_shadow(found, resolution, payload, knobs, pair_id, shadow_callbacks)
+        return {"workflow": workflow, "version": resolution.version, "spec_sha": resolution.sha,
+                "label": resolution.label, "experiment": resolution.experiment, "arm": resolution.arm,
+                "pair_id": pair_id, "input": payload, "context": knobs}  # fmt: skip
+
+    async def run(state: VersionedState, config: RunnableConfig) -> dict[str, Any]:
+        workflow, version = state["workflow"], int(state["version"] or 0)
+        found = resolver()
+        compiled = await asyncio.to_thread(found.compiled, workflow, version)
+        graph = drawn_graph if drawn_key == (workflow, version) and drawn_graph is not None else compiled.graph
+        keys = compiled.output_keys
+        result = await graph.ainvoke(state.get("input") or {}, config, context=compiled.make_context(
+            state.get("context")), output_keys=[*keys, ASSET_EVENTS])  # fmt: skip
+        output = {key: result[key] for key in keys if key in result and key != ASSET_EVENTS}
+        return {"output": output, ASSET_EVENTS: list(result.get(ASSET_EVENTS) or [])}
+
+    async def record(state: VersionedState) -> dict[str, Any]:
+        await wait_for_shadow(state.get("pair_id"))
+        return {"finished_at": datetime.now(UTC).isoformat()}
+
+    builder: StateGraph[Any, Any, Any, Any] = StateGraph(
+        VersionedState, input_schema=VersionedInput, output_schema=VersionedOutput
+    )
+    builder.add_node("resolve", cast(Any, resolve))
+    builder.add_node("run", run)
+    builder.add_node("record", record)
+    builder.add_edge(START, "resolve")
+    builder.add_edge("resolve", "run")
+    builder.add_edge("run", "record")
+    builder.add_edge("record", END)
+    return builder.compile(name=name)
