@@ -19,6 +19,7 @@ from graphs.market_brief.state import MarketBriefInput
 from graphs.trade_break_triage.approval import parse_approval
 from graphs.trade_break_triage.state import TriageInput
 from router.subgraph import RouterInput
+from versioning.subgraph import VersionedInput
 
 # The namespace the LangGraph server derives each graph's default assistant id from
 # (uuid5(namespace, graph_id)); a test checks it against langgraph_api's own constant.
@@ -50,6 +51,7 @@ GRAPHS: Mapping[str, GraphEntry] = {
         GraphEntry("eod_reconciliation", "graphs.eod_reconciliation.graph", ReconciliationInput, "books vs custodian"),
         GraphEntry("heartbeat", "graphs.heartbeat", HeartbeatInput, "uptime probe; calls no model"),
         GraphEntry("llm_router", "router.subgraph", RouterInput, "route one prompt; shows every attempt"),
+        GraphEntry("versioned_workflow", "graphs.versioned_workflow", VersionedInput, "a published workflow by label"),
     )
 }
 
@@ -100,5 +102,5 @@ def validate_input(graph_id: str, payload: object) -> dict[str, Any]:
 
 def validate_resume(graph_id: str, value: object) -> None:
     """Check a ``Command(resume=...)`` value for graphs whose interrupts expect a shape."""
-    if graph_id == "trade_break_triage":
+    if graph_id in ("trade_break_triage", "versioned_workflow"):
         parse_approval(value)

@@ -117,7 +117,7 @@ class VersioningDB:
             if self._migrated:
                 return
             files = sorted((SCHEMA_DIR / self.dialect).glob("*.sql"))
-            with self.transaction() as tx:
+            with self._transaction(write=True) as tx:
                 tx.execute("CREATE TABLE IF NOT EXISTS versioning_migrations (version integer PRIMARY KEY)")
                 if self.dialect == "postgres":
                     tx.execute("LOCK TABLE versioning_migrations IN EXCLUSIVE MODE")
@@ -138,6 +138,12 @@ class VersioningDB:
     @contextlib.contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Tx]:
         """A transaction; a write one on SQLite is ``BEGIN IMMEDIATE``, so two writers never interleave."""
+        self.migrate()
+        with self._transaction(write=write) as tx:
+            yield tx
+
+    @contextlib.contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Tx]:
         with self._lock:
             conn = self._connect()
             try:
@@ -158,7 +164,6 @@ class VersioningDB:
 
     def fetch(self, query: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """A read in its own short transaction."""
-        self.migrate()
         with self.transaction(write=False) as tx:
             return tx.execute(query, params)
 

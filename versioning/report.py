@@ -20,11 +20,25 @@ SHADOW_ARM = "shadow"
 class Sample(Protocol):
     """One finished run, as analytics has it (``analytics.versions.RunSample``)."""
 
-    arm: str | None
-    success: bool
-    duration_s: float
-    cost_usd: float
-    pair_id: str | None
+    @property
+    def arm(self) -> str | None:
+        """Experiment arm (``shadow`` for a shadow run)."""
+
+    @property
+    def success(self) -> bool:
+        """Whether the run succeeded."""
+
+    @property
+    def duration_s(self) -> float:
+        """Wall time of the run."""
+
+    @property
+    def cost_usd(self) -> float:
+        """Model cost of the run."""
+
+    @property
+    def pair_id(self) -> str | None:
+        """Ties a served run and its shadow run."""
 
 
 def experiment_report(experiment: Experiment, samples: Sequence[Sample]) -> dict[str, Any]:

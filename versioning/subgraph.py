@@ -22,7 +22,6 @@ from typing import Annotated, Any, NotRequired, cast
 from langchain_core.callbacks import adispatch_custom_event
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
-from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
@@ -111,10 +110,10 @@ def _checked_input(compiled: CompiledWorkflow, payload: object) -> dict[str, Any
     return checked
 
 
-def build_versioned_graph(
+def versioned_builder(
     resolver: Callable[[], Resolver], *, drawn: tuple[CompiledWorkflow, int] | None = None,
-    shadow_callbacks: Callable[[], list[Any]] = list, name: str = "VersionedWorkflow",
-) -> CompiledStateGraph[Any, Any, Any, Any]:  # fmt: skip
+    shadow_callbacks: Callable[[], list[Any]] = list,
+) -> StateGraph[Any, Any, Any, Any]:  # fmt: skip
     """The graph; ``drawn`` (a version's spec) is what Studio shows inside ``run``; runs use what they resolved."""
     drawn_graph = drawn[0].graph if drawn is not None else None
     drawn_key = (drawn[0].spec.id, drawn[1]) if drawn is not None else None
@@ -173,4 +172,4 @@ def build_versioned_graph(
     builder.add_edge("resolve", "run")
     builder.add_edge("run", "record")
     builder.add_edge("record", END)
-    return builder.compile(name=name)
+    return builder
