@@ -1,9 +1,10 @@
-"""Extra HTTP routes on the LangGraph server (``langgraph.json`` ``http.app``), and its background probes."""
+"""Extra HTTP routes on the LangGraph server (``langgraph.json`` ``http.app``), and its background work."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -11,12 +12,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from analytics.http import report_store
 from analytics.http import routes as analytics_routes
 from analytics.runtime import writer
+from core.errors import TradeflowError
 from graphs.router_metrics import register_breaker_collector
+from graphs.versioning_service import service
+from graphs.workflow_assistants import listen, try_sync_assistants
+from graphs.workflow_routes import routes as workflow_routes
 from router.probes import probe_forever
 from router.runtime import process_router
 from router.status import backend_status
+
+logger = logging.getLogger(__name__)
 
 
 async def router_backends(request: Request) -> JSONResponse:
@@ -24,22 +32,46 @@ async def router_backends(request: Request) -> JSONResponse:
     return JSONResponse(await asyncio.to_thread(lambda: backend_status(process_router())))
 
 
+async def versioning_upkeep(poke: asyncio.Event) -> None:
+    """Every guardrail interval (or when poked after a publish): ensure workflow assistants, check guardrails."""
+    interval = service().settings.guardrail_interval_s
+    await asyncio.sleep(0.5)  # let the server's own start-up finish before calling its API in-process
+    while True:
+        await try_sync_assistants()
+        if interval:
+            try:
+                moved = await asyncio.to_thread(lambda: service().check_guardrails(report_store()))
+            except TradeflowError as exc:
+                logger.warning("guardrail check failed; next try in %s s: %s", interval, exc)
+            else:
+                for move in moved:
+                    logger.warning("guardrail rolled back %s", move)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(poke.wait(), timeout=interval or 60)
+        poke.clear()
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    """Probe the backends (no tokens spent) for as long as the server runs."""
+    """Probe the backends (no tokens spent) and keep versioning up to date for as long as the server runs."""
     router = await asyncio.to_thread(process_router)
-    task = asyncio.create_task(probe_forever(router))
+    poke = asyncio.Event()
+    listen(asyncio.get_running_loop(), poke)
+    tasks = [asyncio.create_task(probe_forever(router)), asyncio.create_task(versioning_upkeep(poke))]
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await asyncio.to_thread(writer().close)  # flush analytics rows on shutdown
 
 
 register_breaker_collector()
 
 app = Starlette(
-    routes=[Route("/router/backends", router_backends, methods=["GET"]), *analytics_routes], lifespan=lifespan
+    routes=[Route("/router/backends", router_backends, methods=["GET"]), *analytics_routes, *workflow_routes],
+    lifespan=lifespan,
 )

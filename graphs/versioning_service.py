@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from analytics.store import Store
 from analytics.versions import experiment_samples, version_samples
@@ -19,7 +20,7 @@ from graphs.workflows import registry
 from versioning.compile import CompiledWorkflow, load_workflow
 from versioning.db import VersioningDB
 from versioning.diff import structural_diff, unified_diff
-from versioning.errors import SpecError, SpecProblem
+from versioning.errors import LabelError, SpecError, SpecProblem
 from versioning.experiments import Experiments
 from versioning.guardrails import Guardrail, WindowFigures, breaches
 from versioning.labels import Labels
@@ -112,9 +113,19 @@ class VersioningService:
         since = datetime.fromisoformat(experiment.started_at) - timedelta(minutes=1)
         return experiment_report(experiment, experiment_samples(analytics, experiment.workflow, experiment.id, since))
 
+    @staticmethod
+    def parse_guardrail(values: dict[str, Any]) -> Guardrail:
+        """Thresholds from plain values; a :class:`LabelError` names the bad one."""
+        try:
+            return Guardrail.model_validate(values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(["guardrail", *map(str, error["loc"])])
+            raise LabelError(f"{field}: {error['msg'].removeprefix('Value error, ')}", field=field) from None
+
     def set_guardrail(self, workflow: str, label: str, values: dict[str, Any] | None, *, actor: str) -> None:
         """Attach (or with None remove) thresholds on a label."""
-        self.labels.set_guardrail(workflow, label, Guardrail.model_validate(values) if values else None, actor=actor)
+        self.labels.set_guardrail(workflow, label, self.parse_guardrail(values) if values else None, actor=actor)
 
     def check_guardrails(self, analytics: Store, now: datetime | None = None) -> list[dict[str, Any]]:
         """Roll back every label whose version crosses a threshold; returns what moved (each audited)."""

@@ -72,7 +72,9 @@ class UnknownVersionError(VersioningError):
 class LabelError(VersioningError):
     """A label that cannot be moved or resolved as asked."""
 
-    field = "label"
+    def __init__(self, message: str, field: str = "label") -> None:
+        self.field = field
+        super().__init__(message)
 
 
 class ExperimentError(VersioningError):
