@@ -8,15 +8,18 @@ import sys
 from collections.abc import Sequence
 
 from analytics.errors import PriceTableError, ReportQueryError
+from cli.ab_command import add_ab_parser
 from cli.report_command import add_report_parser
 from cli.route_command import add_router_parsers
 from cli.run_command import add_run_parser
 from cli.serve_command import add_serve_parser
+from cli.workflows_command import add_workflows_parser
 from core.errors import SettingsError, TradeflowError
 from core.logging import configure_logging
 from graphs.errors import InvalidInputError, UnknownGraphError
 from graphs.registry import GRAPHS
 from router.errors import NoEligibleBackendError, RouterConfigError
+from versioning.errors import StoreError, VersioningError
 
 # Exit 2 for input the caller can fix (bad settings, input or graph id), 1 for a failed run.
 _USAGE_ERRORS = (
@@ -40,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(sub)
     add_router_parsers(sub)
     add_report_parser(sub)
+    add_workflows_parser(sub)
+    add_ab_parser(sub)
     graphs = sub.add_parser("graphs", help="list the served graphs")
     graphs.set_defaults(handler=_list_graphs)
     return parser
@@ -52,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
     except TradeflowError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
-        return 2 if isinstance(exc, _USAGE_ERRORS) else 1
+        usage = isinstance(exc, _USAGE_ERRORS) or (isinstance(exc, VersioningError) and not isinstance(exc, StoreError))
+        return 2 if usage else 1
     return code
 
 

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 SRM_ALPHA = 0.001
 ALPHA = 0.05
@@ -55,6 +54,8 @@ def srm(counts: Mapping[str, int], weights: Mapping[str, float]) -> dict[str, An
         return {"chi2": None, "p_value": None, "mismatch": False}
     expected = np.asarray([weights[a] for a in arms], dtype=float)
     expected = expected / expected.sum() * total
+    from scipy import stats  # SciPy takes seconds to import: only reports pay for it
+
     chi2, p_value = stats.chisquare(observed, expected)
     return {"chi2": float(chi2), "p_value": float(p_value), "mismatch": bool(p_value < SRM_ALPHA)}
 
@@ -68,6 +69,8 @@ def two_proportions(successes_a: int, runs_a: int, successes_b: int, runs_b: int
     if spread == 0:
         return 1.0
     z = (successes_a / runs_a - successes_b / runs_b) / spread
+    from scipy import stats
+
     return float(2 * stats.norm.sf(abs(z)))
 
 
@@ -77,6 +80,8 @@ def welch(a: Sequence[float], b: Sequence[float]) -> float | None:
         return None
     if np.var(a) == 0 and np.var(b) == 0:
         return 1.0 if np.mean(a) == np.mean(b) else 0.0
+    from scipy import stats
+
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
@@ -84,6 +89,8 @@ def paired(differences: Sequence[float]) -> float | None:
     """Two-sided p-value that the mean paired difference is zero."""
     if len(differences) < 2 or np.var(differences) == 0:
         return None if len(differences) < 2 else (1.0 if np.mean(differences) == 0 else 0.0)
+    from scipy import stats
+
     return float(stats.ttest_1samp(differences, 0.0).pvalue)
 
 

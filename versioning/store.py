@@ -21,14 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
-
-from git import Actor, Repo
-from git.exc import GitCommandError
-from git.objects import Commit, Tree
-from git.objects.fun import tree_to_stream
-from gitdb.base import IStream
+from typing import TYPE_CHECKING
 
 from versioning.errors import StoreError, UnknownVersionError, UnknownWorkflowError
+
+if TYPE_CHECKING:
+    from git import Actor, Repo
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +36,7 @@ _FIELDS = ("%(refname)", "%(objectname)", "%(authorname)", "%(authoremail)", "%(
            "%(trailers:key=Spec-Blob,valueonly,separator=)", "%(subject)")  # fmt: skip
 _TAG = re.compile(r"^refs/tags/([a-z][a-z0-9_]{0,62})/v(\d+)$")
 _AUTHOR = re.compile(r"^\s*(?P<name>[^<]+?)\s*(?:<(?P<email>[^>]*)>)?\s*$")
-COMMITTER = Actor("tradeflow", "tradeflow@localhost")
+COMMITTER = ("tradeflow", "tradeflow@localhost")
 
 
 @dataclass(frozen=True)
@@ -72,6 +70,8 @@ def blob_id(text: str) -> str:
 
 def author_actor(author: str) -> Actor:
     """``'Jane Doe <jane@desk>'`` or ``'j.doe'`` as a Git identity."""
+    from git import Actor
+
     match = _AUTHOR.match(author or "")
     if not match:
         return Actor("unknown", "unknown@localhost")
@@ -87,6 +87,8 @@ class GitStore:
 
     @contextlib.contextmanager
     def _repo(self, *, create: bool = False) -> Iterator[Repo]:
+        from git import Repo  # GitPython is imported where the store is used, not at start-up
+
         if not (self.path / "HEAD").exists():
             if not create:
                 raise UnknownWorkflowError(f"no workflow has been published yet (store: {self.path})")
@@ -157,6 +159,8 @@ class GitStore:
 
     def read(self, workflow: str, version: int) -> tuple[str, str]:
         """The spec text of a version, and its commit sha."""
+        from git.exc import GitCommandError
+
         with self._repo() as repo:
             try:
                 commit = repo.commit(f"refs/tags/{workflow}/v{version}")
@@ -190,6 +194,11 @@ class GitStore:
         raise StoreError(f"could not publish {workflow!r}: the repository kept changing under us")
 
     def _commit(self, repo: Repo, workflow: str, number: int, text: str, message: str, author: str) -> str:
+        from git import Actor
+        from git.objects import Commit, Tree
+        from git.objects.fun import tree_to_stream
+        from gitdb.base import IStream
+
         parent = self._head(repo)
         data = text.encode()
         blob = repo.odb.store(IStream("blob", len(data), BytesIO(data))).binsha
@@ -207,7 +216,8 @@ class GitStore:
         when = int(time.time())
         commit = Commit.create_from_tree(
             repo, tree, body, parent_commits=[repo.commit(parent)] if parent else [], head=False,
-            author=author_actor(author), committer=COMMITTER, author_date=f"{when} +0000", commit_date=f"{when} +0000",
+            author=author_actor(author), committer=Actor(*COMMITTER), author_date=f"{when} +0000",
+            commit_date=f"{when} +0000",
         )  # fmt: skip
         self._update_refs(repo, [f"update {BRANCH} {commit.hexsha} {parent or ZERO}",
                                  f"create refs/tags/{workflow}/v{number} {commit.hexsha}"])  # fmt: skip
@@ -215,6 +225,8 @@ class GitStore:
 
     @staticmethod
     def _head(repo: Repo) -> str | None:
+        from git.exc import GitCommandError
+
         try:
             return str(repo.git.rev_parse("--verify", "--quiet", BRANCH)) or None
         except GitCommandError:
@@ -223,6 +235,8 @@ class GitStore:
     @staticmethod
     def _update_refs(repo: Repo, commands: list[str]) -> None:
         """All or nothing: ``git update-ref --stdin`` in one transaction."""
+        from git.exc import GitCommandError
+
         script = "start\n" + "\n".join(commands) + "\nprepare\ncommit\n"
         with tempfile.TemporaryFile() as stdin:
             stdin.write(script.encode())
