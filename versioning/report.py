@@ -56,10 +56,10 @@ def experiment_report(experiment: Experiment, samples: Sequence[Sample]) -> dict
     }
     ratio = srm({a: f.runs for a, f in figures.items()}, {a.name: a.weight for a in experiment.arms})
     control = figures[arms[0]]
-    comparisons = [compare(control, figures[a], columns) for a in arms[1:]]
+    comparisons = [] if ratio["mismatch"] else [compare(control, figures[a], columns) for a in arms[1:]]
     report: dict[str, Any] = {
         "experiment": experiment.as_dict(), "arms": [as_dict(figures[a]) for a in arms], "srm": ratio,
-        "comparisons": comparisons if not ratio["mismatch"] else [],
+        "comparisons": comparisons,
         "warning": "sample ratio mismatch: assignment or recording is broken; comparisons withheld"
         if ratio["mismatch"] else None,
     }  # fmt: skip

@@ -78,7 +78,7 @@ def welch(a: Sequence[float], b: Sequence[float]) -> float | None:
     """Two-sided p-value of a difference in means (Welch's t-test)."""
     if len(a) < 2 or len(b) < 2:
         return None
-    if np.var(a) == 0 and np.var(b) == 0:
+    if np.ptp(a) == 0 and np.ptp(b) == 0:  # constant samples: no spread to test against
         return 1.0 if np.mean(a) == np.mean(b) else 0.0
     from scipy import stats
 
@@ -87,7 +87,7 @@ def welch(a: Sequence[float], b: Sequence[float]) -> float | None:
 
 def paired(differences: Sequence[float]) -> float | None:
     """Two-sided p-value that the mean paired difference is zero."""
-    if len(differences) < 2 or np.var(differences) == 0:
+    if len(differences) < 2 or np.ptp(differences) == 0:
         return None if len(differences) < 2 else (1.0 if np.mean(differences) == 0 else 0.0)
     from scipy import stats
 

@@ -138,10 +138,6 @@ def versioned_builder(
         except ValueError as exc:
             raise ResolutionError(str(exc), field=str(exc).split(":", 1)[0]) from None
         pair_id = str(uuid.uuid4())
-        await adispatch_custom_event(VERSION_EVENT, {
-            "workflow": workflow, "version": resolution.version, "experiment": resolution.experiment,
-            "arm": resolution.arm, "pair_id": pair_id,
-        })  # fmt: skip
         start_shadow(found, resolution, payload, knobs, pair_id, shadow_callbacks)
         return {"workflow": workflow, "version": resolution.version, "spec_sha": resolution.sha,
                 "label": resolution.label, "experiment": resolution.experiment, "arm": resolution.arm,
@@ -149,6 +145,11 @@ def versioned_builder(
 
     async def run(state: VersionedState, config: RunnableConfig) -> dict[str, Any]:
         workflow, version = state["workflow"], int(state["version"] or 0)
+        # Every execution of the run (the first, and each resume) tells analytics what it runs.
+        await adispatch_custom_event(VERSION_EVENT, {
+            "workflow": workflow, "version": version, "experiment": state.get("experiment"),
+            "arm": state.get("arm"), "pair_id": state.get("pair_id"),
+        })  # fmt: skip
         found = resolver()
         compiled = await asyncio.to_thread(found.compiled, workflow, version)
         graph = drawn_graph if drawn_key == (workflow, version) and drawn_graph is not None else compiled.graph
