@@ -9,6 +9,7 @@ and context, once, and checkpoints it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -51,9 +52,9 @@ def _drawn(configurable: dict[str, Any]) -> tuple[CompiledWorkflow, int] | None:
         return None
 
 
-def graph(config: RunnableConfig) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """The graph for one request (cached per drawn workflow version)."""
-    drawn = _drawn(dict((config or {}).get("configurable") or {}))
+async def graph(config: RunnableConfig) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The graph for one request (cached per drawn workflow version); Git and database reads run in a thread."""
+    drawn = await asyncio.to_thread(_drawn, dict((config or {}).get("configurable") or {}))
     key = (drawn[0].spec.id, drawn[1]) if drawn is not None else None
     found = _GRAPHS.get(key)
     if found is None:

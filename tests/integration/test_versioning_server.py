@@ -1,0 +1,142 @@
+"""Workflow versioning on a real ``langgraph dev`` server: the HTTP routes, published workflows as assistants,
+xray of ``versioned_workflow``, and an approval run that keeps its version through a rollback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
+
+from graphs.workflow_assistants import assistant_id
+from tests.conftest import model_env
+from tests.doubles.llm_server import LLMServerDouble
+from tests.support.examples import example_input
+from tests.support.langgraph_server import DevServer
+from tests.support.versioning import variant
+
+pytestmark = [pytest.mark.server]
+KEY = "versioning-test-key"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, llm_server: LLMServerDouble) -> Iterator[DevServer]:
+    workdir = tmp_path_factory.mktemp("versioning-server")
+    env = {**os.environ, **model_env(llm_server), "TRADEFLOW_DATA_DIR": str(workdir / "data"), "TRADEFLOW_API_KEY": KEY,
+           "TRADEFLOW_GUARDRAIL_INTERVAL_S": "60"}  # fmt: skip
+    env.pop("DATABASE_URL", None)
+    dev = DevServer(workdir, env).start()
+    yield dev
+    dev.stop()
+
+
+@pytest.fixture
+async def http(server: DevServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.url, headers={"x-api-key": KEY}, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+def sdk(server: DevServer) -> LangGraphClient:
+    return get_client(url=server.url, api_key=KEY)
+
+
+async def publish(http: httpx.AsyncClient, text: str, message: str) -> dict[str, Any]:
+    response = await http.post("/workflows", json={"yaml": text, "message": message, "author": "jane"})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def test_routes_refuse_bad_input_before_writing_anything(http: httpx.AsyncClient, server: DevServer) -> None:
+    assert (await httpx.AsyncClient(base_url=server.url).get("/workflows")).status_code == 401
+    bad = variant("market_brief", "bad").replace("tool: market_brief.compute_figures", "tool: nope")
+    refused = await http.post("/workflows", json={"yaml": bad})
+    assert refused.status_code == 422
+    body = refused.json()
+    assert (body["field"], body["problems"][0]["line"]) == ("steps[0].tool", 16)
+    assert "unknown tool 'nope'" in body["error"]
+    assert (await http.get("/workflows/market_brief/versions")).status_code == 404
+    first = await publish(http, variant("market_brief", "v1"), "first")
+    assert (first["version"], first["created"]) == (1, True)
+    assert (await publish(http, variant("market_brief", "v1"), "again"))["created"] is False
+    assert (await publish(http, variant("market_brief", "v2"), "second"))["version"] == 2
+    missing = await http.put("/workflows/market_brief/labels/production", json={"version": 9, "reason": "x"})
+    assert (missing.status_code, missing.json()["field"]) == (422, "version")
+    assert (await http.get("/workflows/market_brief/labels")).json() == {}
+    moved = await http.put("/workflows/market_brief/labels/production", json={"version": 1, "reason": "go live"})
+    assert moved.json() == {"workflow": "market_brief", "label": "production", "from": None, "to": 1}
+    [listed] = (await http.get("/workflows")).json()
+    assert listed == {"workflow": "market_brief", "latest_version": 2, "labels": {"production": 1},
+                      "owner": "trading-desk", "description": "Morning market brief from a positions snapshot",
+                      "schedule": None}  # fmt: skip
+    version = (await http.get("/workflows/market_brief/versions/2")).json()
+    assert (version["spec"]["id"], version["yaml"]) == ("market_brief", variant("market_brief", "v2"))
+    diff = (await http.get("/workflows/market_brief/diff", params={"from": 1, "to": 2})).json()
+    assert "+# v2" in diff["unified"]
+    resolved = (await http.get("/workflows/market_brief/resolve", params={"unit_key": "desk-7"})).json()
+    assert (resolved["version"], resolved["label"], resolved["experiment"]) == (1, "production", None)
+    arms = [{"name": "control", "version": 1, "weight": 0.5}, {"name": "treatment", "version": 2, "weight": 0.6}]
+    bad_weights = await http.post("/experiments", json={"workflow": "market_brief", "arms": arms})
+    assert (bad_weights.status_code, bad_weights.json()["field"]) == (422, "arms")
+    arms[1]["weight"] = 0.5
+    started = await http.post("/experiments", json={"workflow": "market_brief", "arms": arms, "name": "brief-ab"})
+    assert started.status_code == 201
+    second = await http.post("/experiments", json={"workflow": "market_brief", "arms": arms, "name": "other"})
+    assert (second.status_code, second.json()["field"]) == (409, "workflow")
+    assert (await http.post("/experiments/brief-ab/stop", json={"reason": "done"})).json()["status"] == "stopped"
+    actions = [event["action"] for event in (await http.get("/workflows/market_brief/audit")).json()]
+    assert actions == ["move", "experiment_start", "experiment_stop"]
+
+
+async def test_a_published_workflow_is_an_assistant_studio_draws_with_the_router_inside(
+    http: httpx.AsyncClient, sdk: LangGraphClient
+) -> None:
+    await publish(http, variant("market_brief", "v1"), "first")
+    await http.put("/workflows/market_brief/labels/production", json={"version": 1})
+    assistant = assistant_id("market_brief")
+    for _ in range(100):
+        found = await sdk.assistants.search(graph_id="versioned_workflow", limit=20)
+        if any(a["assistant_id"] == assistant for a in found):
+            break
+        await asyncio.sleep(0.2)
+    drawn = await sdk.assistants.get_graph(assistant, xray=True)
+    ids = {node["id"] for node in drawn["nodes"]}
+    assert {"resolve", "record", "run:compute_market_figures", "run:write_brief:rank_backends",
+            "run:write_brief:call_backend", "run:write_brief:account"} <= ids  # fmt: skip
+    result = await sdk.runs.wait(None, assistant, input={"input": example_input("market_brief")})
+    assert isinstance(result, dict)
+    assert (result["workflow"], result["version"], result["label"]) == ("market_brief", 1, "production")
+    assert result["output"]["figures"]["total_pnl"] == pytest.approx(93514.5)
+    assert result["airflow_asset_events"] == []
+
+
+async def test_an_interrupted_run_keeps_its_version_through_a_rollback(
+    http: httpx.AsyncClient, sdk: LangGraphClient
+) -> None:
+    await publish(http, variant("trade_break_triage", "v1"), "first")
+    await publish(http, variant("trade_break_triage", "v2"), "second")
+    await http.put("/workflows/trade_break_triage/labels/production", json={"version": 1})
+    await http.put("/workflows/trade_break_triage/labels/production", json={"version": 2})
+    thread = (await sdk.threads.create())["thread_id"]
+    payload = {"workflow": "trade_break_triage", "input": example_input("trade_break_triage")}
+    paused = await sdk.runs.wait(thread, "versioned_workflow", input=payload)
+    assert isinstance(paused, dict)
+    assert paused["__interrupt__"][0]["value"]["break_id"] == "BRK-2026-11-24-0042"
+    assert (await sdk.threads.get_state(thread))["values"]["version"] == 2
+    rolled = await http.post("/workflows/trade_break_triage/rollback", json={"label": "production", "reason": "bad"})
+    assert rolled.json()["to"] == 1
+    with pytest.raises(httpx.HTTPStatusError) as info:
+        await sdk.runs.wait(thread, "versioned_workflow", command={"resume": {"approved": "yes"}})
+    assert info.value.response.status_code == 422
+    assert "resume.approver" in info.value.response.json()["detail"]
+    final = await sdk.runs.wait(thread, "versioned_workflow", command={"resume": {"approved": True, "approver": "a.n"}})
+    assert isinstance(final, dict)
+    assert (final["version"], final["output"]["status"]) == (2, "resolution_approved")
+    fresh = await sdk.runs.wait(None, "versioned_workflow", input=payload)
+    assert isinstance(fresh, dict)
+    assert fresh["version"] == 1
