@@ -67,8 +67,9 @@ async def test_exact_row_counts_after_routed_runs(
         await graph.ainvoke(payload, {"callbacks": [handler], "metadata": {"graph_id": "eod_reconciliation"}})
     writer.close()
     assert _count(pg_store, "workflow_runs") == runs
-    # match_positions, 3 x explain_mismatch (each with draft_explanation and score_risk), rank_by_risk
-    assert _count(pg_store, "node_runs") == runs * (1 + 3 * 3 + 1)
+    # match_positions, 3 x explain_mismatch (each with draft_explanation, the llm_router's rank_backends,
+    # call_backend and account inside it, and score_risk), rank_by_risk
+    assert _count(pg_store, "node_runs") == runs * (1 + 3 * (3 + 3) + 1)
     assert _count(pg_store, "llm_calls") == runs * 3
     assert _count(pg_store, "routing_decisions") == runs * 3
     [(model, provider, backend, token_source, cost_source)] = pg_store.fetch(

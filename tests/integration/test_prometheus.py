@@ -18,6 +18,7 @@ import yaml
 from langgraph_sdk import get_client
 
 from analytics.dashboards.build import DASHBOARDS
+from graphs.workflows import repo_workflow
 from tests.conftest import model_env
 from tests.doubles.llm_server import LLMServerDouble
 from tests.support.examples import example_input
@@ -70,9 +71,13 @@ async def test_metrics_endpoint_and_reports(server: DevServer) -> None:
     await _exercise(server.url)
     async with httpx.AsyncClient(timeout=10) as http:
         text = (await http.get(f"{server.url}/metrics")).text
-        assert 'tradeflow_workflow_runs_total{status="success",version="unversioned",workflow="market_brief"}' in text
+        brief_version, triage_version = repo_workflow("market_brief")[1], repo_workflow("trade_break_triage")[1]
         assert (
-            'tradeflow_workflow_runs_total{status="interrupted",version="unversioned",workflow="trade_break_triage"}'
+            f'tradeflow_workflow_runs_total{{status="success",version="{brief_version}",workflow="market_brief"}}'
+            in text
+        )
+        assert (
+            f'tradeflow_workflow_runs_total{{status="interrupted",version="{triage_version}",workflow="trade_break_triage"}}'
             in text
         )
         assert (
