@@ -27,6 +27,14 @@ class Panel:
     unit: str = "short"
 
 
+# Runs per workflow version and experiment arm (shadow runs have arm 'shadow'); interrupted runs are still open.
+VERSIONS_SQL = (
+    "SELECT workflow, version, COALESCE(experiment, '-') AS experiment, COALESCE(arm, '-') AS arm, count(*) AS runs, "
+    "avg(CASE WHEN status = 'success' THEN 1.0 ELSE 0.0 END) AS success_ratio, "
+    "percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_s) AS p95_s, max(ts) AS last_run FROM workflow_runs "
+    "WHERE ts >= $__timeFrom() AND ts < $__timeTo() AND status <> 'interrupted' GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+)
+
 DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
     "tradeflow-overview": ("tradeflow · Overview", [
         Panel("Runs per second by workflow", 'sum by (workflow) (rate(tradeflow_workflow_runs_total[5m]))',
@@ -80,6 +88,7 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
               "(ORDER BY duration_s) AS p50_s, percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_s) AS p95_s "
               "FROM workflow_runs WHERE ts >= $__timeFrom() AND ts < $__timeTo() GROUP BY 1, 2 ORDER BY 1, 2",
               "postgres", "table", "s"),
+        Panel("Workflow versions", VERSIONS_SQL, "postgres", "table"),
     ]),
 }  # fmt: skip
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,12 @@ from langgraph.types import Command
 from prometheus_client import CollectorRegistry
 
 from analytics.callbacks import AnalyticsHandler
+from analytics.dashboards.build import VERSIONS_SQL
 from analytics.metrics import Metrics
 from analytics.prices import PriceTable
 from analytics.rows import Row, WorkflowRunRow
 from analytics.sqlite_store import SqliteStore
+from analytics.store import PostgresStore
 from graphs.errors import LLMUnavailableError
 from graphs.registry import load_builder, validate_input
 from graphs.trade_break_triage.context import TriageContext
@@ -166,3 +169,34 @@ async def test_a_guardrail_rolls_a_failing_version_back_with_an_audit_event(
     assert (event.action, event.actor, event.from_version, event.to_version) == ("auto_rollback", "guardrail", 2, 1)
     assert event.reason == "max_error_rate 1 exceeds 0.5"
     assert svc.check_guardrails(store) == []  # the label no longer points at the failing version
+
+
+@pytest.mark.postgres
+async def test_the_workflow_versions_panel_shows_real_versions_and_arms(
+    svc: VersioningService, openai_double: LLMServerDouble, postgres_url: str
+) -> None:
+    for marker in ("v1", "v2"):
+        svc.publish(text=variant("market_brief", marker), message=marker, author="jane")
+    svc.labels.move("market_brief", "production", 1, actor="jane")
+    arms = [{"name": "control", "version": 1, "weight": 0.5}, {"name": "treatment", "version": 2, "weight": 0.5}]
+    experiment = svc.experiments.start("market_brief", arms, actor="jane", name="panel-ab")
+    handler, rows = analytics()
+    graph = versioned_builder(lambda: svc.resolver).compile(checkpointer=InMemorySaver())
+    desks = ["desk-1", "desk-2", "desk-3", "desk-4"]
+    for desk in desks:
+        await graph.ainvoke({"workflow": "market_brief", "unit_key": desk, "input": example_input("market_brief")},
+                            _config(handler, f"panel-{desk}"))  # fmt: skip
+    store = PostgresStore(postgres_url)
+    store.migrate()
+    store.write([r for r in rows if isinstance(r, WorkflowRunRow)])
+    now = datetime.now(UTC)
+    sql = VERSIONS_SQL.replace("$__timeFrom()", f"'{now - timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}'")
+    sql = sql.replace("$__timeTo()", f"'{now + timedelta(minutes=1):%Y-%m-%dT%H:%M:%SZ}'")
+    found = {(r[1], r[2], r[3]): r[4] for r in store.fetch(sql, {}) if r[0] == "market_brief" and r[2] == "panel-ab"}
+    expected: dict[tuple[str, str, str], int] = {}
+    for desk in desks:
+        arm = experiment.assign(desk)
+        key = (str(arm.version), "panel-ab", arm.name)
+        expected[key] = expected.get(key, 0) + 1
+    assert found == expected
+    store.close()
