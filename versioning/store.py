@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BRANCH = "refs/heads/main"
+BLOBS = "refs/tradeflow/blobs"
+"""Index of published content: ``<BLOBS>/<workflow>/<blob id>`` -> the version's commit (duplicate check)."""
 ZERO = "0" * 40
 _FIELDS = ("%(refname)", "%(objectname)", "%(authorname)", "%(authoremail)", "%(authordate:iso-strict)",
            "%(trailers:key=Spec-Blob,valueonly,separator=)", "%(subject)")  # fmt: skip
@@ -88,6 +90,7 @@ class GitStore:
     @contextlib.contextmanager
     def _repo(self, *, create: bool = False) -> Iterator[Repo]:
         from git import Repo  # GitPython is imported where the store is used, not at start-up
+        from git.db import GitDB  # objects read in Python: no `git cat-file` process per open
 
         if not (self.path / "HEAD").exists():
             if not create:
@@ -96,7 +99,7 @@ class GitStore:
                 if not (self.path / "HEAD").exists():
                     self.path.mkdir(parents=True, exist_ok=True)
                     Repo.init(self.path, bare=True, initial_branch="main").close()
-        repo = Repo(self.path)
+        repo = Repo(self.path, odbt=GitDB)
         try:
             yield repo
         finally:
@@ -114,8 +117,10 @@ class GitStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     # --- reading ---------------------------------------------------------------------------------
-    def _tags(self, repo: Repo, workflow: str | None) -> list[VersionInfo]:
+    def _tags(self, repo: Repo, workflow: str | None, exact: int | None = None) -> list[VersionInfo]:
         pattern = f"refs/tags/{workflow}/" if workflow else "refs/tags/"
+        if exact is not None:
+            pattern += f"v{exact}"
         raw = repo.git.for_each_ref(pattern, format="%00".join(_FIELDS))
         found = []
         for line in raw.splitlines():
@@ -150,12 +155,28 @@ class GitStore:
         return grouped
 
     def version(self, workflow: str, version: int) -> VersionInfo:
-        """One version's metadata; :class:`UnknownVersionError` names the versions that exist."""
-        for info in self.versions(workflow):
-            if info.version == version:
-                return info
-        latest = self.versions(workflow)[-1].version
-        raise UnknownVersionError(f"workflow {workflow!r} has no version {version} (versions 1 to {latest})")
+        """One version's metadata (read in Python: one ref, one commit); the error names the versions that exist."""
+        with self._repo() as repo:
+            sha = _resolve(repo, f"refs/tags/{workflow}/v{version}")
+            if sha is not None:
+                commit = repo.commit(sha)
+                author = f"{commit.author.name} <{commit.author.email}>"
+                subject = str(commit.message).split("\n", 1)[0].removeprefix(f"{workflow} v{version}: ")
+                blob = re.search(r"^Spec-Blob: (\w+)$", str(commit.message), re.M)
+                when = datetime.fromtimestamp(commit.authored_date, UTC).isoformat()
+                return VersionInfo(workflow, version, sha, author, when, subject, blob.group(1) if blob else "")
+            numbers = self._numbers(repo, workflow)
+        if not numbers:
+            raise UnknownWorkflowError(f"workflow {workflow!r} has not been published")
+        raise UnknownVersionError(f"workflow {workflow!r} has no version {version} (versions 1 to {max(numbers)})")
+
+    @staticmethod
+    def _numbers(repo: Repo, workflow: str) -> list[int]:
+        """Version numbers of ``workflow`` (ref names only, read in Python: no commit, no subprocess)."""
+        from git.refs import TagReference
+
+        found = (_TAG.match(ref.path) for ref in TagReference.iter_items(repo, common_path=f"refs/tags/{workflow}"))
+        return sorted(int(m.group(2)) for m in found if m is not None)
 
     def read(self, workflow: str, version: int) -> tuple[str, str]:
         """The spec text of a version, and its commit sha."""
@@ -178,11 +199,12 @@ class GitStore:
         blob = blob_id(text)
         with self._repo(create=True) as repo, self._lock():
             for attempt in range(5):
-                existing = self._tags(repo, workflow)
-                for info in existing:
-                    if info.blob == blob:
-                        return Published(workflow, info.version, info.sha, created=False)
-                number = (existing[-1].version if existing else 0) + 1
+                same = self._ref(repo, f"{BLOBS}/{workflow}/{blob}")
+                if same is not None:
+                    commit, number = same.split(":")
+                    return Published(workflow, int(number), commit, created=False)
+                numbers = self._numbers(repo, workflow)
+                number = (numbers[-1] if numbers else 0) + 1
                 try:
                     sha = self._commit(repo, workflow, number, text, message, author)
                 except _RefRace:
@@ -220,17 +242,22 @@ class GitStore:
             commit_date=f"{when} +0000",
         )  # fmt: skip
         self._update_refs(repo, [f"update {BRANCH} {commit.hexsha} {parent or ZERO}",
-                                 f"create refs/tags/{workflow}/v{number} {commit.hexsha}"])  # fmt: skip
+                                 f"create refs/tags/{workflow}/v{number} {commit.hexsha}",
+                                 f"create {BLOBS}/{workflow}/{blob.hex()} {commit.hexsha}"])  # fmt: skip
         return commit.hexsha
 
     @staticmethod
-    def _head(repo: Repo) -> str | None:
-        from git.exc import GitCommandError
-
-        try:
-            return str(repo.git.rev_parse("--verify", "--quiet", BRANCH)) or None
-        except GitCommandError:
+    def _ref(repo: Repo, name: str) -> str | None:
+        """``<commit>:<version>`` of a blob index ref, or None (read in Python)."""
+        sha = _resolve(repo, name)
+        if sha is None:
             return None
+        found = re.search(r"^Version: (\d+)$", str(repo.commit(sha).message), re.M)
+        return f"{sha}:{found.group(1)}" if found else None
+
+    @staticmethod
+    def _head(repo: Repo) -> str | None:
+        return _resolve(repo, BRANCH)
 
     @staticmethod
     def _update_refs(repo: Repo, commands: list[str]) -> None:
@@ -245,6 +272,17 @@ class GitStore:
                 repo.git.execute(["git", "update-ref", "--stdin"], istream=stdin)
             except GitCommandError as exc:
                 raise _RefRace(str(exc)) from exc
+
+
+def _resolve(repo: Repo, name: str) -> str | None:
+    """The commit a ref points at (loose or packed, read in Python), or None when it does not exist."""
+    from git.refs import Reference
+
+    ref = Reference(repo, name, check_path=False)
+    try:
+        return str(ref.object.hexsha) if ref.is_valid() else None
+    except (ValueError, OSError):
+        return None
 
 
 class _RefRace(Exception):
