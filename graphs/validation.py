@@ -18,6 +18,7 @@ from graphs.errors import InvalidInputError
 from graphs.registry import load_builder
 from router.runtime import process_router
 
+VERSIONED = "versioned_workflow"
 # Keys the server itself puts into a run's configurable (and so into the context of a run without one).
 _SERVER_KEYS_PREFIXES = ("langgraph_", "__", "x-", "checkpoint_", "thread_", "run_", "assistant_", "graph_", "user_id")
 
@@ -52,6 +53,9 @@ def validate_context(graph_id: str, values: object, *, prefix: str = "context", 
         values = {}
     if not isinstance(values, Mapping):
         raise InvalidInputError(graph_id, [(prefix, f"expected an object of knobs, got {values!r}")], what="context")
+    if graph_id == VERSIONED:
+        _versioned_context(values, prefix)
+        return dict(values)
     if schema is None:
         if explicit and values:
             raise InvalidInputError(graph_id, [(prefix, "this graph takes no context")], what="context")
@@ -84,6 +88,23 @@ def validate_context(graph_id: str, values: object, *, prefix: str = "context", 
                 what="context",
             )
     return context
+
+
+def _versioned_context(values: Mapping[str, Any], prefix: str) -> None:
+    """``versioned_workflow``: check the fields that pick a version.
+
+    The other keys are the workflow's own knobs, checked against the version the run resolves, when it
+    resolves (the version is not known before).
+    """
+    expected = {"workflow": (str, "the workflow id"), "label": (str, "a label name"), "unit_key": (str, "text"),
+                "version": (int, "a version number")}  # fmt: skip
+    problems = [
+        (f"{prefix}.{key}", f"expected {what}, got {values[key]!r}")
+        for key, (kind, what) in expected.items()
+        if values.get(key) is not None and (not isinstance(values[key], kind) or isinstance(values[key], bool))
+    ]
+    if problems:
+        raise InvalidInputError(VERSIONED, problems, what="context")
 
 
 def context_from_run(graph_id: str, kwargs: Mapping[str, Any]) -> None:

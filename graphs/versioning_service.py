@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from analytics.store import Store
 from analytics.versions import experiment_samples, version_samples
-from core.settings import Settings, load_settings
+from core.settings import Settings, get_settings, on_settings_reset
 from graphs.workflows import registry
 from versioning.compile import CompiledWorkflow, load_workflow
 from versioning.db import VersioningDB
@@ -154,5 +154,8 @@ class VersioningService:
 
 @functools.cache
 def service() -> VersioningService:
-    """The process's versioning service (settings read once)."""
-    return VersioningService(load_settings())
+    """The process's versioning service, built from the process's settings."""
+    return VersioningService(get_settings())
+
+
+on_settings_reset(service.cache_clear)

@@ -201,8 +201,8 @@ class GitStore:
             for attempt in range(5):
                 same = self._ref(repo, f"{BLOBS}/{workflow}/{blob}")
                 if same is not None:
-                    commit, number = same.split(":")
-                    return Published(workflow, int(number), commit, created=False)
+                    commit, existing = same.split(":")
+                    return Published(workflow, int(existing), commit, created=False)
                 numbers = self._numbers(repo, workflow)
                 number = (numbers[-1] if numbers else 0) + 1
                 try:
