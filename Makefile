@@ -63,6 +63,9 @@ bench: env bridge-env ## run the benchmarks (installs the bench group: litellm, 
 	$(VENV)/bin/python benchmarks/analytics_callbacks.py
 	$(VENV)/bin/python benchmarks/analytics_ingest.py
 	$(VENV)/bin/python benchmarks/analytics_report.py
+	$(VENV)/bin/python benchmarks/versioning_store.py
+	$(VENV)/bin/python benchmarks/versioning_resolve.py
+	$(VENV)/bin/python benchmarks/versioning_overhead.py
 	cd $(BRIDGE) && .venv/bin/python benchmarks/airflow_operator.py
 	$(UV) sync --frozen --python $(PYTHON)
 

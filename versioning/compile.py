@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,19 @@ class CompiledWorkflow:
     input_schema: type
     context_schema: type | None
 
+    @functools.cached_property
+    def input_adapter(self) -> TypeAdapter[Any]:
+        """Validates a run's input (built once: a TypeAdapter costs milliseconds)."""
+        return TypeAdapter(self.input_schema)
+
+    @functools.cached_property
+    def _context_adapter(self) -> TypeAdapter[Any]:
+        return TypeAdapter(self.context_schema or dict)
+
+    @functools.cached_property
+    def _default_context(self) -> Any:
+        return self.context_schema() if self.context_schema is not None else None
+
     @property
     def output_keys(self) -> list[str]:
         """State fields a run returns."""
@@ -83,12 +97,14 @@ class CompiledWorkflow:
             if values:
                 raise ValueError(f"context: workflow {self.spec.id!r} has no knobs, got {', '.join(values)}")
             return None
+        if not values:
+            return self._default_context
         known = {f.name for f in dataclasses.fields(self.context_schema)}
-        unknown = sorted(set(values or {}) - known)
+        unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"context.{unknown[0]}: unknown knob; known: {', '.join(sorted(known))}")
         try:
-            return TypeAdapter(self.context_schema).validate_python(dict(values or {}))
+            return self._context_adapter.validate_python(dict(values))
         except ValidationError as exc:
             error = exc.errors()[0]
             raise ValueError(f"context.{'.'.join(map(str, error['loc']))}: {error['msg']}") from None

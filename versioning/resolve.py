@@ -112,6 +112,10 @@ class Resolver:
             self._shas[key] = self.store.version(workflow, version).sha
         return self._shas[key]
 
+    def cached(self, workflow: str, version: int) -> CompiledWorkflow | None:
+        """The compiled spec if this process has it already (no I/O: safe on an event loop)."""
+        return self._compiled.get((workflow, version, False))
+
     def compiled(self, workflow: str, version: int, *, shadow: bool = False) -> CompiledWorkflow:
         """A version's spec, compiled once per process (a shadow compile skips side effects and approvals)."""
         key = (workflow, version, shadow)

@@ -23,12 +23,12 @@ from langchain_core.callbacks import adispatch_custom_event
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
+from pydantic import ConfigDict, ValidationError, with_config
 from typing_extensions import TypedDict
 
 from versioning.compile import CompiledWorkflow
 from versioning.errors import ResolutionError
-from versioning.resolve import Resolver
+from versioning.resolve import Resolution, Resolver
 from versioning.shadow import start_shadow, wait_for_shadow
 from versioning.tools import ASSET_EVENTS
 
@@ -102,7 +102,7 @@ def _pick(state: Mapping[str, Any], context: Mapping[str, Any], key: str) -> Any
 
 def _checked_input(compiled: CompiledWorkflow, payload: object) -> dict[str, Any]:
     try:
-        checked: dict[str, Any] = TypeAdapter(compiled.input_schema).validate_python(payload, strict=True)
+        checked: dict[str, Any] = compiled.input_adapter.validate_python(payload, strict=True)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(["input", *map(str, error["loc"])])
@@ -118,28 +118,33 @@ def versioned_builder(
     drawn_graph = drawn[0].graph if drawn is not None else None
     drawn_key = (drawn[0].spec.id, drawn[1]) if drawn is not None else None
 
-    async def resolve(state: VersionedState, config: RunnableConfig, runtime: Runtime[Any]) -> dict[str, Any]:
-        context = runtime.context if isinstance(runtime.context, dict) else {}
+    def prepare(state: VersionedState, context: dict[str, Any], thread_id: object) -> tuple[Resolution, dict[str, Any],
+                                                                                      dict[str, Any]]:  # fmt: skip
+        """Resolve and check, in one worker thread: the database, Git and compiling never block the event loop."""
         workflow = _pick(state, context, "workflow")
         if not isinstance(workflow, str) or not workflow:
             raise ResolutionError("workflow: name the workflow to run (input or context 'workflow')", field="workflow")
-        label, unit_key = _pick(state, context, "label"), _pick(state, context, "unit_key")
-        unit_key = unit_key or config.get("configurable", {}).get("thread_id")
+        unit_key = _pick(state, context, "unit_key") or thread_id
         found = resolver()
-        resolution = await asyncio.to_thread(
-            found.resolve, workflow, label=label, version=_pick(state, context, "version"),
-            unit_key=str(unit_key) if unit_key else None,
-        )  # fmt: skip
-        compiled = await asyncio.to_thread(found.compiled, workflow, resolution.version)
+        resolution = found.resolve(workflow, label=_pick(state, context, "label"),
+                                   version=_pick(state, context, "version"),
+                                   unit_key=str(unit_key) if unit_key else None)  # fmt: skip
+        compiled = found.compiled(workflow, resolution.version)
         payload = _checked_input(compiled, state.get("input") or {})
         knobs = {k: v for k, v in context.items() if k not in RESERVED} | dict(state.get("context") or {})
         try:
             compiled.make_context(knobs)
         except ValueError as exc:
             raise ResolutionError(str(exc), field=str(exc).split(":", 1)[0]) from None
+        return resolution, payload, knobs
+
+    async def resolve(state: VersionedState, config: RunnableConfig, runtime: Runtime[Any]) -> dict[str, Any]:
+        context = runtime.context if isinstance(runtime.context, dict) else {}
+        thread_id = config.get("configurable", {}).get("thread_id")
+        resolution, payload, knobs = await asyncio.to_thread(prepare, state, context, thread_id)
         pair_id = str(uuid.uuid4())
-        start_shadow(found, resolution, payload, knobs, pair_id, shadow_callbacks)
-        return {"workflow": workflow, "version": resolution.version, "spec_sha": resolution.sha,
+        start_shadow(resolver(), resolution, payload, knobs, pair_id, shadow_callbacks)
+        return {"workflow": resolution.workflow, "version": resolution.version, "spec_sha": resolution.sha,
                 "label": resolution.label, "experiment": resolution.experiment, "arm": resolution.arm,
                 "pair_id": pair_id, "input": payload, "context": knobs}  # fmt: skip
 
@@ -151,7 +156,9 @@ def versioned_builder(
             "arm": state.get("arm"), "pair_id": state.get("pair_id"),
         })  # fmt: skip
         found = resolver()
-        compiled = await asyncio.to_thread(found.compiled, workflow, version)
+        compiled = found.cached(workflow, version)
+        if compiled is None:
+            compiled = await asyncio.to_thread(found.compiled, workflow, version)
         graph = drawn_graph if drawn_key == (workflow, version) and drawn_graph is not None else compiled.graph
         keys = compiled.output_keys
         result = await graph.ainvoke(state.get("input") or {}, config, context=compiled.make_context(
