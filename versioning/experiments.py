@@ -21,7 +21,9 @@ from versioning.labels import Labels, check_label, record_event
 from versioning.store import GitStore
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-_COLUMNS = "id, workflow, label, status, salt, arms, allocation, shadow, started_at, started_by, stopped_at, reason"
+_COLUMNS = (
+    "id, workflow, label, status, salt, arms, allocation, shadow, started_at, started_by, stopped_at, reason, ramped_at"
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class Experiment:
     started_by: str
     stopped_at: str | None = None
     reason: str | None = None
+    ramped_at: str | None = None
+    """When the weights last changed (the start, or the last ramp): the sample-ratio check counts runs since."""
 
     def assign(self, unit_key: str) -> Arm:
         """The unit's arm: deterministic and sticky."""
@@ -66,7 +70,7 @@ class Experiment:
         return {"id": self.id, "workflow": self.workflow, "label": self.label, "status": self.status,
                 "salt": self.salt, "arms": [a.as_dict() for a in self.arms], "shadow": self.shadow,
                 "started_at": self.started_at, "started_by": self.started_by, "stopped_at": self.stopped_at,
-                "reason": self.reason}  # fmt: skip
+                "reason": self.reason, "ramped_at": self.ramped_at}  # fmt: skip
 
 
 class Experiments:
@@ -80,7 +84,8 @@ class Experiments:
     def _row(self, row: Sequence[Any]) -> Experiment:
         arms = tuple(Arm(**a) for a in self.db.json_out(row[5]))
         return Experiment(row[0], row[1], row[2], row[3], row[4], arms, decode(self.db.json_out(row[6])), row[7],
-                          self.db.time_out(row[8]) or "", row[9], self.db.time_out(row[10]), row[11])  # fmt: skip
+                          self.db.time_out(row[8]) or "", row[9], self.db.time_out(row[10]), row[11],
+                          self.db.time_out(row[12]))  # fmt: skip
 
     def running(self, workflow: str) -> Experiment | None:
         """The workflow's running experiment, if any."""
@@ -135,7 +140,7 @@ class Experiments:
         if isinstance(version, bool) or not isinstance(version, int):
             raise ExperimentError(f"{where}.version: expected a version number, got {version!r}", field=where)
         try:
-            self.store.version(workflow, version)
+            self.store.sha(workflow, version)
         except (UnknownVersionError, UnknownWorkflowError) as exc:
             raise ExperimentError(f"{where}.version: {exc}", field=where) from None
         return version
@@ -165,7 +170,8 @@ class Experiments:
             with self.db.transaction() as tx:
                 tx.execute(
                     "INSERT INTO workflow_experiments (id, workflow, label, status, salt, arms, allocation, shadow, "
-                    "started_at, started_by) VALUES (:id, :w, :l, 'running', :salt, :arms, :alloc, :shadow, :at, :by)",
+                    "started_at, started_by, ramped_at) VALUES (:id, :w, :l, 'running', :salt, :arms, :alloc, :shadow, "
+                    ":at, :by, :at)",
                     values,
                 )
                 detail = {"experiment": experiment_id, "arms": values["arms"], "shadow": shadow}
@@ -187,9 +193,10 @@ class Experiments:
         arms = self._arms(experiment.workflow, raw, experiment.shadow)
         table = allocate([a.weight for a in arms], list(experiment.table))
         with self.db.transaction() as tx:
-            tx.execute("UPDATE workflow_experiments SET arms = :arms, allocation = :alloc WHERE id = :id",
+            tx.execute("UPDATE workflow_experiments SET arms = :arms, allocation = :alloc, ramped_at = :at "
+                       "WHERE id = :id",
                        {"arms": [a.as_dict() for a in arms], "alloc": [list(r) for r in encode(table)],
-                        "id": experiment_id})  # fmt: skip
+                        "at": datetime.now(UTC), "id": experiment_id})  # fmt: skip
             detail = {"experiment": experiment_id, "weights": dict(weights)}
             record_event(tx, experiment.workflow, "experiment_ramp", actor, label=experiment.label,
                          reason=reason or None, detail=detail)  # fmt: skip

@@ -103,7 +103,7 @@ class Labels:
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise UnknownVersionError(f"version: expected a version number (1, 2, ...), got {version!r}")
         try:
-            self.store.version(workflow, version)
+            self.store.sha(workflow, version)
         except (UnknownVersionError, UnknownWorkflowError) as exc:
             raise UnknownVersionError(f"label {label!r} cannot point at version {version}: {exc}") from None
         return version

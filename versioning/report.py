@@ -6,7 +6,9 @@ served runs with their shadow runs.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -40,6 +42,10 @@ class Sample(Protocol):
     def pair_id(self) -> str | None:
         """Ties a served run and its shadow run."""
 
+    @property
+    def ts(self) -> datetime:
+        """When the run finished."""
+
 
 def experiment_report(experiment: Experiment, samples: Sequence[Sample]) -> dict[str, Any]:
     """Everything ``tradeflow ab report`` and ``GET /experiments/{id}/report`` show."""
@@ -54,7 +60,10 @@ def experiment_report(experiment: Experiment, samples: Sequence[Sample]) -> dict
     figures = {
         a: summarise(a, [bool(s) for s in c["successes"]], c["durations"], c["costs"]) for a, c in columns.items()
     }
-    ratio = srm({a: f.runs for a, f in figures.items()}, {a.name: a.weight for a in experiment.arms})
+    # Runs since the weights last changed are the ones the current weights predict.
+    since = datetime.fromisoformat(experiment.ramped_at or experiment.started_at)
+    counts = Counter(s.arm for s in samples if s.arm in columns and s.ts >= since)
+    ratio = srm(dict(counts), {a.name: a.weight for a in experiment.arms})
     control = figures[arms[0]]
     comparisons = [] if ratio["mismatch"] else [compare(control, figures[a], columns) for a in arms[1:]]
     report: dict[str, Any] = {

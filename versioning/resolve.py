@@ -109,7 +109,7 @@ class Resolver:
         """The commit of a version (cached: it never changes)."""
         key = (workflow, version)
         if key not in self._shas:
-            self._shas[key] = self.store.version(workflow, version).sha
+            self._shas[key] = self.store.sha(workflow, version)
         return self._shas[key]
 
     def cached(self, workflow: str, version: int) -> CompiledWorkflow | None:

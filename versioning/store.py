@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 BRANCH = "refs/heads/main"
 BLOBS = "refs/tradeflow/blobs"
-"""Index of published content: ``<BLOBS>/<workflow>/<blob id>`` -> the version's commit (duplicate check)."""
+"""Index of published content: ``<BLOBS>/<workflow>/<blob id>/v<N>`` -> the version's commit (duplicate check)."""
 ZERO = "0" * 40
 _FIELDS = ("%(refname)", "%(objectname)", "%(authorname)", "%(authoremail)", "%(authordate:iso-strict)",
            "%(trailers:key=Spec-Blob,valueonly,separator=)", "%(subject)")  # fmt: skip
@@ -90,7 +90,6 @@ class GitStore:
     @contextlib.contextmanager
     def _repo(self, *, create: bool = False) -> Iterator[Repo]:
         from git import Repo  # GitPython is imported where the store is used, not at start-up
-        from git.db import GitDB  # objects read in Python: no `git cat-file` process per open
 
         if not (self.path / "HEAD").exists():
             if not create:
@@ -99,7 +98,7 @@ class GitStore:
                 if not (self.path / "HEAD").exists():
                     self.path.mkdir(parents=True, exist_ok=True)
                     Repo.init(self.path, bare=True, initial_branch="main").close()
-        repo = Repo(self.path, odbt=GitDB)
+        repo = Repo(self.path)
         try:
             yield repo
         finally:
@@ -154,6 +153,17 @@ class GitStore:
             grouped.setdefault(info.workflow, []).append(info)
         return grouped
 
+    def sha(self, workflow: str, version: int) -> str:
+        """The commit of a version (one ref read, no object read): what label moves and resolution need."""
+        with self._repo() as repo:
+            sha = _resolve(repo, f"refs/tags/{workflow}/v{version}")
+            if sha is not None:
+                return sha
+            numbers = self._numbers(repo, workflow)
+        if not numbers:
+            raise UnknownWorkflowError(f"workflow {workflow!r} has not been published")
+        raise UnknownVersionError(f"workflow {workflow!r} has no version {version} (versions 1 to {max(numbers)})")
+
     def version(self, workflow: str, version: int) -> VersionInfo:
         """One version's metadata (read in Python: one ref, one commit); the error names the versions that exist."""
         with self._repo() as repo:
@@ -199,10 +209,9 @@ class GitStore:
         blob = blob_id(text)
         with self._repo(create=True) as repo, self._lock():
             for attempt in range(5):
-                same = self._ref(repo, f"{BLOBS}/{workflow}/{blob}")
+                same = self._published_blob(repo, workflow, blob)
                 if same is not None:
-                    commit, existing = same.split(":")
-                    return Published(workflow, int(existing), commit, created=False)
+                    return Published(workflow, same[1], same[0], created=False)
                 numbers = self._numbers(repo, workflow)
                 number = (numbers[-1] if numbers else 0) + 1
                 try:
@@ -243,17 +252,20 @@ class GitStore:
         )  # fmt: skip
         self._update_refs(repo, [f"update {BRANCH} {commit.hexsha} {parent or ZERO}",
                                  f"create refs/tags/{workflow}/v{number} {commit.hexsha}",
-                                 f"create {BLOBS}/{workflow}/{blob.hex()} {commit.hexsha}"])  # fmt: skip
+                                 f"create {BLOBS}/{workflow}/{blob.hex()}/v{number} {commit.hexsha}"])  # fmt: skip
         return commit.hexsha
 
     @staticmethod
-    def _ref(repo: Repo, name: str) -> str | None:
-        """``<commit>:<version>`` of a blob index ref, or None (read in Python)."""
-        sha = _resolve(repo, name)
-        if sha is None:
-            return None
-        found = re.search(r"^Version: (\d+)$", str(repo.commit(sha).message), re.M)
-        return f"{sha}:{found.group(1)}" if found else None
+    def _published_blob(repo: Repo, workflow: str, blob: str) -> tuple[str, int] | None:
+        """(commit, version) of a version whose spec is exactly ``blob``, from the index refs (no object read)."""
+        from git.refs import Reference
+
+        for ref in Reference.iter_items(repo, common_path=f"{BLOBS}/{workflow}/{blob}"):
+            number = ref.path.rsplit("/v", 1)[-1]
+            sha = _resolve(repo, ref.path)
+            if number.isdigit() and sha is not None:
+                return sha, int(number)
+        return None
 
     @staticmethod
     def _head(repo: Repo) -> str | None:
@@ -275,12 +287,11 @@ class GitStore:
 
 
 def _resolve(repo: Repo, name: str) -> str | None:
-    """The commit a ref points at (loose or packed, read in Python), or None when it does not exist."""
-    from git.refs import Reference
+    """The sha a ref points at (loose or packed refs read in Python, no object read), or None when it is missing."""
+    from git.refs import SymbolicReference
 
-    ref = Reference(repo, name, check_path=False)
     try:
-        return str(ref.object.hexsha) if ref.is_valid() else None
+        return str(SymbolicReference.dereference_recursive(repo, name))
     except (ValueError, OSError):
         return None
 

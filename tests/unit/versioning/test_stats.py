@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 from scipy import stats as scipy_stats
 
@@ -50,6 +52,7 @@ def test_sample_ratio_mismatch_is_flagged_and_comparisons_withheld() -> None:
     class S:
         def __init__(self, arm: str, success: bool) -> None:
             self.arm, self.success, self.duration_s, self.cost_usd, self.pair_id = arm, success, 1.0, 0.01, None
+            self.ts = datetime(2026, 11, 25, tzinfo=UTC)
 
     samples = [S("a", True) for _ in range(600)] + [S("b", True) for _ in range(400)]
     report = experiment_report(experiment, samples)

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS workflow_experiments (
     shadow      integer,
     started_at  timestamptz NOT NULL,
     started_by  text        NOT NULL,
+    ramped_at   timestamptz NOT NULL,
     stopped_at  timestamptz,
     stopped_by  text,
     reason      text

@@ -11,7 +11,7 @@ CREATE INDEX IF NOT EXISTS workflow_audit_workflow ON workflow_audit (workflow, 
 CREATE TABLE IF NOT EXISTS workflow_experiments (
     id TEXT PRIMARY KEY, workflow TEXT NOT NULL, label TEXT NOT NULL, status TEXT NOT NULL, salt TEXT NOT NULL,
     arms TEXT NOT NULL, allocation TEXT NOT NULL, shadow INTEGER, started_at TEXT NOT NULL, started_by TEXT NOT NULL,
-    stopped_at TEXT, stopped_by TEXT, reason TEXT
+    ramped_at TEXT NOT NULL,    stopped_at TEXT, stopped_by TEXT, reason TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS workflow_experiments_one_running ON workflow_experiments (workflow)
     WHERE status = 'running';
