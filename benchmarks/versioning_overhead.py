@@ -2,10 +2,11 @@
 
 Target (issue 10): overhead over running the same compiled graph directly <= 2 ms p50.
 Baseline: the very same compiled spec (the resolver's cached object) invoked directly with the same input.
-Each variant runs in its own process; rounds are interleaved (one round of A, one of B, ...), and each figure
-is the median of the rounds' medians. The workflow is the market brief's figures step alone (a tool step, no
-model call), so model latency does not drown the overhead; both variants checkpoint to an in-memory saver,
-one thread per run, as a served run checkpoints.
+For scale, a third process times LangGraph's own price for three checkpointed no-op supersteps (the least
+that three extra nodes cost on the machine). Each variant runs in its own process; rounds are interleaved (one
+round of each in turn), and each figure is the median of the rounds' medians. The workflow is the market brief's
+figures step alone (a tool step, no model call), so model latency does not drown the overhead; every variant
+checkpoints to an in-memory saver, one thread per run, as a served run checkpoints.
 
     .venv/bin/python benchmarks/versioning_overhead.py [--rounds 15] [--runs 200]
 """
@@ -42,6 +43,27 @@ steps:
 """
 
 
+def _three_noop_nodes() -> Any:
+    """LangGraph's own price for three checkpointed supersteps (what resolve -> run -> record adds at least)."""
+    from langgraph.graph import END, START, StateGraph
+    from typing_extensions import TypedDict
+
+    class State(TypedDict):
+        n: int
+
+    async def bump(state: State) -> dict[str, int]:
+        return {"n": state["n"] + 1}
+
+    builder = StateGraph(State)
+    for name in ("a", "b", "c"):
+        builder.add_node(name, bump)
+    builder.add_edge(START, "a")
+    builder.add_edge("a", "b")
+    builder.add_edge("b", "c")
+    builder.add_edge("c", END)
+    return builder
+
+
 def worker(variant: str, root: str, conn: Connection) -> None:
     from langgraph.checkpoint.memory import InMemorySaver
 
@@ -57,6 +79,8 @@ def worker(variant: str, root: str, conn: Connection) -> None:
     if variant == "direct":
         graph: Any = compiled.graph.copy(update={"checkpointer": saver})
         run_input: Any = payload
+    elif variant == "floor":
+        graph, run_input = _three_noop_nodes().compile(checkpointer=saver), {"n": 0}
     else:
         graph = versioned_builder(lambda: svc.resolver).compile(checkpointer=saver)
         run_input = {"workflow": "bench_figures", "input": payload}
@@ -94,14 +118,14 @@ def main() -> None:
         svc.db.close()
         spawn = multiprocessing.get_context("spawn")
         workers = {}
-        for variant in ("direct", "versioned"):
+        for variant in ("direct", "versioned", "floor"):
             parent, child = spawn.Pipe()
             process = spawn.Process(target=worker, args=(variant, root, child), daemon=True)
             process.start()
             workers[variant] = (process, parent)
         for _, parent in workers.values():
             assert parent.recv() == "ready"
-        medians: dict[str, list[float]] = {"direct": [], "versioned": []}
+        medians: dict[str, list[float]] = {"direct": [], "versioned": [], "floor": []}
         for _ in range(args.rounds):
             for variant, (_, parent) in workers.items():
                 parent.send(args.runs)
@@ -115,6 +139,7 @@ def main() -> None:
     print(f"versioned_workflow_p50 {versioned:.2f} ms")
     print(f"versioned_workflow_overhead_p50 {versioned - direct:.2f} ms")
     print(f"versioned_over_direct {versioned / direct:.2f} x")
+    print(f"langgraph_three_noop_checkpointed_nodes_p50 {statistics.median(medians['floor']) * 1e3:.2f} ms")
 
 
 if __name__ == "__main__":
