@@ -16,8 +16,9 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
-from analytics.runtime import handler, instrument
+from analytics.runtime import handler
 from core.errors import TradeflowError
+from graphs.serving import serve
 from graphs.versioning_service import service
 from versioning.compile import CompiledWorkflow
 from versioning.resolve import Resolver
@@ -58,10 +59,8 @@ async def graph(config: RunnableConfig) -> CompiledStateGraph[Any, Any, Any, Any
     key = (drawn[0].spec.id, drawn[1]) if drawn is not None else None
     found = _GRAPHS.get(key)
     if found is None:
-        compiled = versioned_builder(_resolver, drawn=drawn, shadow_callbacks=_callbacks).compile(
-            name="VersionedWorkflow"
-        )
-        found = _GRAPHS[key] = instrument(compiled, GRAPH_ID)
+        builder = versioned_builder(_resolver, drawn=drawn, shadow_callbacks=_callbacks)
+        found = _GRAPHS[key] = serve(builder, graph_id=GRAPH_ID, name="VersionedWorkflow")
     return found
 
 

@@ -128,6 +128,9 @@ async def test_an_interrupted_run_keeps_its_version_through_a_rollback(
     assert isinstance(paused, dict)
     assert paused["__interrupt__"][0]["value"]["break_id"] == "BRK-2026-11-24-0042"
     assert (await sdk.threads.get_state(thread))["values"]["version"] == 2
+    with pytest.raises(httpx.HTTPStatusError) as refused:  # a pinned version is not edited into a string
+        await sdk.threads.update_state(thread, {"version": "one"})
+    assert "values.version" in refused.value.response.json()["detail"]
     rolled = await http.post("/workflows/trade_break_triage/rollback", json={"label": "production", "reason": "bad"})
     assert rolled.json()["to"] == 1
     with pytest.raises(httpx.HTTPStatusError) as info:
