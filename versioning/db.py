@@ -214,6 +214,8 @@ class VersioningDB:
                         for _ in conn.notifies(timeout=1.0):
                             self._notified += 1
             except psycopg.Error as exc:
+                if self._closed.is_set():
+                    return
                 logger.warning("versioning change listener lost %s (%s); caches are bypassed until it is back",
                                self.where(), exc)  # fmt: skip
             self._listening = False
