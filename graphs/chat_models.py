@@ -1,27 +1,22 @@
-"""The model seam: the one place the trading graphs get a chat model and call it.
+"""The model seam's advice and start-up probe.
 
-Every LLM call in the graphs goes through :func:`generate_text` or :func:`generate_structured`, which
-call a :class:`~router.chat_model.RoutedChatModel`: each call is routed over the backend table
-(``TRADEFLOW_ROUTER_CONFIG``, or the committed default) by cost, speed and health.
+Every model call of the trading graphs is an LLM step of their spec, which runs the ``llm_router`` subgraph
+(``versioning/steps.py``): each call is routed over the backend table (``TRADEFLOW_ROUTER_CONFIG``, or the
+committed default) by cost, speed and health. When no backend answers, the step raises
+:class:`~graphs.errors.LLMUnavailableError` with :data:`HOW_TO_CONFIGURE` (``graphs/workflows.py``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import TypeVar
 
-from langchain_core.messages import AIMessage, BaseMessage
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from core.settings import Settings
-from graphs.errors import LLMResponseError, LLMUnavailableError
-from router.chat_model import RoutedChatModel
 from router.clients import describe
-from router.config import Strategy
-from router.errors import RouterError
 from router.probes import probe_all
-from router.runtime import process_router, router_for
+from router.runtime import router_for
 
 logger = logging.getLogger(__name__)
 
@@ -32,68 +27,6 @@ HOW_TO_CONFIGURE = (
     "for OpenAI, VLLM_BASE_URL for a vLLM server, or start Ollama and set OLLAMA_BASE_URL and "
     "TRADEFLOW_OLLAMA_MODEL; TRADEFLOW_ROUTER_CONFIG names a backend table of your own (see .env.example)."
 )
-
-
-def build_chat_model(
-    *,
-    workflow: str,
-    task_type: str = "chat",
-    strategy: Strategy | None = None,
-    backend: str | None = None,
-) -> RoutedChatModel:
-    """A routed chat model for one workflow; ``backend`` pins it to a backend (by name or model)."""
-    return RoutedChatModel(
-        router=process_router(),
-        workflow=workflow,
-        task_type=task_type,
-        strategy=strategy,
-        only=frozenset({backend}) if backend else None,
-    )
-
-
-def _unavailable(exc: RouterError) -> LLMUnavailableError:
-    return LLMUnavailableError(f"LLM call failed: {exc}. {HOW_TO_CONFIGURE}")
-
-
-async def generate_text(
-    messages: Sequence[BaseMessage],
-    *,
-    workflow: str,
-    task_type: str = "chat",
-    strategy: Strategy | None = None,
-    backend: str | None = None,
-) -> AIMessage:
-    """Ask the routed model for a free-text answer."""
-    chat = build_chat_model(workflow=workflow, task_type=task_type, strategy=strategy, backend=backend)
-    try:
-        reply = await chat.ainvoke(list(messages))
-    except RouterError as exc:
-        raise _unavailable(exc) from exc
-    if not isinstance(reply, AIMessage):
-        raise LLMResponseError(f"the router returned {type(reply).__name__}, expected AIMessage")
-    return reply
-
-
-async def generate_structured(
-    schema: type[SchemaT],
-    messages: Sequence[BaseMessage],
-    *,
-    workflow: str,
-    task_type: str = "extraction",
-    strategy: Strategy | None = None,
-    backend: str | None = None,
-) -> SchemaT:
-    """Ask the routed model for JSON that fits ``schema`` (only JSON-capable backends are eligible)."""
-    chat = build_chat_model(workflow=workflow, task_type=task_type, strategy=strategy, backend=backend)
-    try:
-        reply = await chat.with_structured_output(schema).ainvoke(list(messages))
-    except RouterError as exc:
-        raise _unavailable(exc) from exc
-    except (ValidationError, ValueError) as exc:
-        raise LLMResponseError(f"the model's answer is not a {schema.__name__}: {exc}") from exc
-    if not isinstance(reply, schema):
-        raise LLMResponseError(f"the model's answer is not a {schema.__name__}")
-    return reply
 
 
 async def probe_models(settings: Settings, timeout_s: float = 2.0) -> tuple[bool, str]:
