@@ -38,6 +38,7 @@ class Tx:
     def __init__(self, db: VersioningDB, cursor: Any) -> None:
         self._db = db
         self._cursor = cursor
+        self.bumped = False
 
     def execute(self, query: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one statement; rows when it returns any."""
@@ -51,6 +52,7 @@ class Tx:
     def bump_epoch(self) -> None:
         """Mark resolution-affecting data as changed (and tell every Postgres listener)."""
         rows = self.execute("UPDATE versioning_epoch SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch")
+        self.bumped = True
         if self._db.dialect == "postgres":
             self.execute("SELECT pg_notify(:channel, :epoch)", {"channel": CHANNEL, "epoch": str(rows[0][0])})
 
@@ -88,6 +90,7 @@ class VersioningDB:
         self._listener: threading.Thread | None = None
         self._listening = False
         self._notified = 0
+        self._local_changes = 0
         self._closed = threading.Event()
         self._migrated = False
 
@@ -149,7 +152,10 @@ class VersioningDB:
             try:
                 if self.dialect == "postgres":
                     with conn.transaction(), conn.cursor() as cursor:
-                        yield Tx(self, cursor)
+                        tx = Tx(self, cursor)
+                        yield tx
+                    if tx.bumped:  # this process's own caches need not wait for the NOTIFY to come back
+                        self._local_changes += 1
                 else:
                     cursor = conn.cursor()
                     cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -201,7 +207,7 @@ class VersioningDB:
                 if self._listener is None:
                     self._listener = threading.Thread(target=self._listen, name="versioning-listener", daemon=True)
                     self._listener.start()
-        return self._notified if self._listening else None
+        return self._notified + self._local_changes if self._listening else None
 
     def _listen(self) -> None:
         while not self._closed.is_set():
