@@ -18,10 +18,10 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import LLMResult
 from langgraph.errors import GraphInterrupt
 
-from analytics.ingest import DECISION_EVENT, decision_rows, llm_rows, record_llm_metrics
+from analytics.ingest import DECISION_EVENT, as_decision, decision_rows, llm_rows, record_llm_metrics
 from analytics.metrics import Metrics
-from analytics.prices import PriceTable
 from analytics.rows import NodeRunRow, Row, WorkflowRunRow
+from core.prices import PriceTable
 
 UNVERSIONED = "unversioned"
 # The custom event a versioned run sends once it has resolved its version (versioning.subgraph.VERSION_EVENT).
@@ -143,7 +143,12 @@ class AnalyticsHandler(BaseCallbackHandler):
             return
         root = self._owners.pop(run_id.int, None)
         if root is not None and root.run_id == run_id:
-            self._finish_workflow(root, "interrupted" if root.interrupted else "success", None)
+            # A graph that returns its failure instead of raising it (the llm_router graph: ``error_type``).
+            failed = outputs.get("error_type") if isinstance(outputs, dict) else None
+            if failed:
+                self._finish_workflow(root, "error", str(failed))
+            else:
+                self._finish_workflow(root, "interrupted" if root.interrupted else "success", None)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a run as an error; an ``interrupt()`` marks its workflow run as interrupted instead."""
@@ -240,8 +245,7 @@ class AnalyticsHandler(BaseCallbackHandler):
             return
         root = self._root_of(run_id)
         workflow = root.workflow if root is not None else str((metadata or {}).get("graph_id") or "llm_router")
-        rows = decision_rows(data, workflow, root.root_id if root is not None else None, datetime.now(UTC),
-                             self.prices)  # fmt: skip
+        rows = decision_rows(data, workflow, root.root_id if root is not None else None, datetime.now(UTC))
         record_llm_metrics(self.metrics, rows, data, workflow)
         for row in rows:
             self.enqueue(row)
@@ -256,5 +260,12 @@ class AnalyticsHandler(BaseCallbackHandler):
         root.experiment, root.arm, root.pair_id = data.get("experiment"), data.get("arm"), data.get("pair_id")
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        """Forget a failed call (the router's decision record, when there is one, arrives on success)."""
-        self._llm_runs.pop(run_id, None)
+        """A failed call: rows and metrics for every attempt when the error carries the router's decision."""
+        root, workflow, _, _ = self._llm_runs.pop(run_id, (None, "adhoc", "unknown", 0.0))
+        decision = as_decision(getattr(error, "decision", None))
+        if decision is None:
+            return
+        rows = decision_rows(decision, workflow, root.root_id if root is not None else None, datetime.now(UTC))
+        record_llm_metrics(self.metrics, rows, decision, workflow)
+        for row in rows:
+            self.enqueue(row)

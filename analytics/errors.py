@@ -6,8 +6,9 @@ Hierarchy::
     └── AnalyticsError             base for everything in ``analytics``
         ├── StoreUnavailableError  the database cannot be reached (rows wait, then spill)
         ├── RowsRejectedError      the database refused the rows themselves (they are isolated, quarantined)
-        ├── ReportQueryError       a report request names an unknown column, period or format
-        └── PriceTableError        the price table file is invalid (names entry and field)
+        └── ReportQueryError       a report request names an unknown column, period or format
+
+The price table's error is core's :class:`~core.errors.PriceTableError` (the table is shared with the router).
 """
 
 from __future__ import annotations
@@ -29,7 +30,3 @@ class RowsRejectedError(AnalyticsError):
 
 class ReportQueryError(AnalyticsError):
     """A report request that cannot be answered as asked."""
-
-
-class PriceTableError(AnalyticsError):
-    """The price table is invalid."""

@@ -10,11 +10,11 @@ from prometheus_client import REGISTRY
 
 from analytics.callbacks import AnalyticsHandler
 from analytics.metrics import Metrics
-from analytics.prices import PriceTable
 from analytics.rows import Row
 from analytics.sqlite_store import SqliteStore
 from analytics.store import PostgresStore, Store
 from analytics.writer import RowWriter
+from core.prices import PriceTable
 from core.settings import Settings, get_settings
 
 GraphT = TypeVar("GraphT")

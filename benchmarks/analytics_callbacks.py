@@ -31,10 +31,10 @@ from typing_extensions import TypedDict
 
 from analytics.callbacks import AnalyticsHandler
 from analytics.metrics import Metrics
-from analytics.prices import PriceTable
 from analytics.sqlite_store import SqliteStore
 from analytics.store import PostgresStore, Store
 from analytics.writer import RowWriter
+from core.prices import PriceTable
 from tests.support.postgres import scratch_database
 
 NODES = 10

@@ -7,14 +7,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from analytics.errors import PriceTableError, ReportQueryError
+from analytics.errors import ReportQueryError
 from cli.ab_command import add_ab_parser
 from cli.report_command import add_report_parser
 from cli.route_command import add_router_parsers
 from cli.run_command import add_run_parser
 from cli.serve_command import add_serve_parser
 from cli.workflows_command import add_workflows_parser
-from core.errors import SettingsError, TradeflowError
+from core.errors import PriceTableError, SettingsError, TradeflowError
 from core.logging import configure_logging
 from graphs.errors import InvalidInputError, UnknownGraphError
 from graphs.registry import GRAPHS

@@ -10,11 +10,11 @@ import httpx
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from core.errors import SettingsError
-from router.ledger import estimate_tokens
 from router.probes import probe_all
 from router.request import RouteRequest
 from router.runtime import process_router
 from router.status import backend_status
+from router.tokens import estimate_tokens
 
 
 def add_router_parsers(sub: Any) -> None:

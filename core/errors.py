@@ -4,7 +4,8 @@ Hierarchy::
 
     TradeflowError                 every error tradeflow raises on purpose
     ├── SettingsError              a bad or missing environment variable (names it)
-    └── PersistenceError           a checkpointer could not be opened or set up
+    ├── PersistenceError           a checkpointer could not be opened or set up
+    └── PriceTableError            the price table is invalid or misses a model (names file, entry, field)
 
 Each package (``graphs``, ``router``, ...) derives its own base from ``TradeflowError``.
 
@@ -32,3 +33,7 @@ class SettingsError(TradeflowError):
 
 class PersistenceError(TradeflowError):
     """A checkpointer could not be opened or its tables could not be set up."""
+
+
+class PriceTableError(TradeflowError):
+    """The price table file is invalid, or a model the router must price is not in it."""

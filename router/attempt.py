@@ -14,10 +14,10 @@ from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.runnables import RunnableConfig
 
 from router.classify import classify
-from router.config import BackendConfig, Timeouts
+from router.config import BackendConfig
 from router.errors import AttemptError, ErrorClass
-from router.ledger import count_tokens
 from router.record import Usage
+from router.tokens import count_tokens
 
 Emit = Callable[[AIMessageChunk], Awaitable[None]]
 # The inner client call must not report to the caller's callbacks: the routed model reports once.
@@ -32,6 +32,7 @@ class AttemptResult:
     ttft_s: float
     latency_s: float
     usage: Usage
+    streamed: bool = False
 
 
 def schema_kwargs(backend: BackendConfig, schema: dict[str, Any] | None) -> dict[str, Any]:
@@ -49,7 +50,7 @@ def _finished(message: AIMessage | AIMessageChunk) -> bool:
     return bool(meta.get("finish_reason") or meta.get("done_reason") or meta.get("done"))
 
 
-def _usage(backend: BackendConfig, messages: Sequence[BaseMessage], message: AIMessage) -> Usage:
+def _usage(backend: BackendConfig, messages: Sequence[BaseMessage], message: AIMessage | AIMessageChunk) -> Usage:
     reported = message.usage_metadata
     if reported and (reported.get("input_tokens") or reported.get("output_tokens")):
         cached = (reported.get("input_token_details") or {}).get("cache_read") or 0
@@ -60,9 +61,19 @@ def _usage(backend: BackendConfig, messages: Sequence[BaseMessage], message: AIM
             provenance="provider",
         )
     prompt = "\n".join(str(m.content) for m in messages)
-    input_tokens, provenance = count_tokens(backend, prompt)
-    output_tokens, _ = count_tokens(backend, message.text)
+    input_tokens, provenance = count_tokens(backend.model, prompt)
+    output_tokens, _ = count_tokens(backend.model, message.text)
     return Usage(input_tokens=input_tokens, output_tokens=output_tokens, provenance=provenance)
+
+
+def _partial_usage(
+    backend: BackendConfig, messages: Sequence[BaseMessage], chunks: list[AIMessageChunk]
+) -> Usage | None:
+    """What a stream that failed part-way consumed (the provider bills it): None when no token arrived."""
+    if not any(c.content for c in chunks):
+        return None
+    merged = add_ai_message_chunks(chunks[0], *chunks[1:]) if len(chunks) > 1 else chunks[0]
+    return _usage(backend, messages, merged)
 
 
 async def run_attempt(
@@ -70,28 +81,37 @@ async def run_attempt(
     backend: BackendConfig,
     messages: Sequence[BaseMessage],
     *,
-    timeouts: Timeouts,
+    first_token_s: float,
+    stream_idle_s: float,
     schema: dict[str, Any] | None = None,
     emit: Emit | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> AttemptResult:
-    """Call ``backend`` once; raise :class:`AttemptError` for anything short of a complete answer."""
+    """Call ``backend`` once; raise :class:`AttemptError` for anything short of a complete answer.
+
+    ``first_token_s`` bounds the silence before the first token (before the whole answer, unstreamed);
+    ``stream_idle_s`` bounds each gap between streamed chunks.
+    """
     kwargs = schema_kwargs(backend, schema)
     started = clock()
     if emit is None:
         try:
-            async with asyncio.timeout(timeouts.first_token_s):
+            async with asyncio.timeout(first_token_s):
                 reply = await client.ainvoke(list(messages), config=_QUIET, **kwargs)
         except TimeoutError:
-            raise AttemptError(ErrorClass.FIRST_TOKEN_TIMEOUT, f"no answer within {timeouts.first_token_s}s") from None
+            raise AttemptError(ErrorClass.FIRST_TOKEN_TIMEOUT, f"no answer within {first_token_s:g}s") from None
         except Exception as exc:
             # classify() knows every client failure and re-raises anything else unchanged (a bug stays a bug).
             raise classify(exc, started=False) from exc
         latency = clock() - started
         if not isinstance(reply, AIMessage) or not _finished(reply):
-            raise AttemptError(ErrorClass.STREAM_BROKEN, "answer ended without a finish reason")
+            error = AttemptError(ErrorClass.STREAM_BROKEN, "answer ended without a finish reason")
+            if isinstance(reply, AIMessage) and reply.content:
+                error.usage = _usage(backend, messages, reply)
+            raise error
         return AttemptResult(reply, latency, latency, _usage(backend, messages, reply))
-    return await _stream_attempt(client, backend, messages, kwargs, timeouts, emit, clock, started)
+    limits = (first_token_s, stream_idle_s)
+    return await _stream_attempt(client, backend, messages, kwargs, limits, emit, clock, started)
 
 
 async def _stream_attempt(
@@ -99,36 +119,40 @@ async def _stream_attempt(
     backend: BackendConfig,
     messages: Sequence[BaseMessage],
     kwargs: dict[str, Any],
-    timeouts: Timeouts,
+    limits: tuple[float, float],
     emit: Emit,
     clock: Callable[[], float],
     started: float,
 ) -> AttemptResult:
+    first_token_s, stream_idle_s = limits
     loop = asyncio.get_running_loop()
     chunks: list[AIMessageChunk] = []
     first_at: float | None = None
     emitted = False
     stream = client.astream(list(messages), config=_QUIET, **kwargs)
     try:
-        async with asyncio.timeout(timeouts.first_token_s) as guard:
+        async with asyncio.timeout(first_token_s) as guard:
             async for chunk in stream:
                 if not isinstance(chunk, AIMessageChunk):
                     continue
                 if first_at is None:
                     first_at = clock()
-                guard.reschedule(loop.time() + timeouts.stream_idle_s)
+                guard.reschedule(loop.time() + stream_idle_s)
                 chunks.append(chunk)
                 if chunk.content:
                     await emit(chunk)
                     emitted = True
     except TimeoutError:
         kind = ErrorClass.FIRST_TOKEN_TIMEOUT if first_at is None else ErrorClass.STREAM_IDLE_TIMEOUT
-        limit = timeouts.first_token_s if first_at is None else timeouts.stream_idle_s
-        raise AttemptError(kind, f"silent for {limit}s", emitted=emitted) from None
+        limit = first_token_s if first_at is None else stream_idle_s
+        error = AttemptError(kind, f"silent for {limit:g}s", emitted=emitted)
+        error.usage = _partial_usage(backend, messages, chunks)
+        raise error from None
     except Exception as exc:
         # As above: known client failures become AttemptErrors, anything else propagates as it was.
         error = classify(exc, started=first_at is not None)
         error.emitted = emitted
+        error.usage = _partial_usage(backend, messages, chunks)
         raise error from exc
     finally:
         await stream.aclose()  # type: ignore[attr-defined]
@@ -136,7 +160,9 @@ async def _stream_attempt(
         raise AttemptError(ErrorClass.STREAM_BROKEN, "stream ended before any chunk")
     merged = add_ai_message_chunks(chunks[0], *chunks[1:]) if len(chunks) > 1 else chunks[0]
     if not _finished(merged):
-        raise AttemptError(ErrorClass.STREAM_BROKEN, "stream ended without a finish reason", emitted=emitted)
+        error = AttemptError(ErrorClass.STREAM_BROKEN, "stream ended without a finish reason", emitted=emitted)
+        error.usage = _partial_usage(backend, messages, chunks)
+        raise error
     message = AIMessage(
         content=merged.content,
         response_metadata=merged.response_metadata,
@@ -144,4 +170,4 @@ async def _stream_attempt(
         id=merged.id,
     )
     assert first_at is not None
-    return AttemptResult(message, first_at - started, clock() - started, _usage(backend, messages, message))
+    return AttemptResult(message, first_at - started, clock() - started, _usage(backend, messages, message), True)

@@ -1,21 +1,20 @@
 """Builds the LangChain client for each backend: the only place ``ChatOpenAI`` and ``ChatOllama`` are made.
 
-The clients' own retries are off (``max_retries=0``): the router owns retries and fallbacks.
+The clients' own retries are off (``max_retries=0``): the router owns retries and fallbacks. A provider's
+library (openai and langchain-openai, ollama and langchain-ollama) is imported when the first client of that
+kind is built, so a process whose table has no backend of a kind never loads its library.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-import httpx
-import openai
-from langchain_core.language_models import BaseChatModel
-from langchain_ollama import ChatOllama
-from langchain_openai import ChatOpenAI
-from pydantic import SecretStr
+from typing import TYPE_CHECKING
 
 from core.settings import get_settings, redact_url
 from router.config import BackendConfig, Timeouts
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 OPENAI_URL = "https://api.openai.com/v1"
 
@@ -45,8 +44,15 @@ def build_client(backend: BackendConfig, timeouts: Timeouts, env: Mapping[str, s
     # The read limit backstops the router's own first-token and idle limits.
     read_s = max(timeouts.first_token_s, timeouts.stream_idle_s) + 1.0
     if backend.kind == "ollama":
+        import httpx
+        from langchain_ollama import ChatOllama
+
         timeout = httpx.Timeout(read_s, connect=timeouts.connect_s)
         return ChatOllama(model=backend.model, base_url=base_url(backend), client_kwargs={"timeout": timeout})
+    import openai
+    from langchain_openai import ChatOpenAI
+    from pydantic import SecretStr
+
     key = env.get(backend.api_key_env, "") if backend.api_key_env else ""
     return ChatOpenAI(
         model=backend.model,

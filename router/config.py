@@ -1,7 +1,8 @@
 """The backend table and router settings, loaded from YAML and validated with errors naming entry and field.
 
 Keys never appear in the file: a backend names the environment variable that holds its key
-(``api_key_env``), read when the client is built.
+(``api_key_env``), read when the client is built. Prices are not in this file either: they belong to models,
+in the one price table (:mod:`core.prices`), shared with analytics.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -24,14 +25,6 @@ DEFAULT_CONFIG = Path(__file__).with_name("backends.default.yaml")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Prices(_Strict):
-    """USD per one million tokens."""
-
-    input_per_1m: float = Field(ge=0)
-    output_per_1m: float = Field(ge=0)
-    cached_input_per_1m: float | None = Field(default=None, ge=0)
 
 
 class LatencyPrior(_Strict):
@@ -51,12 +44,21 @@ class BackendConfig(_Strict):
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]*$")
     requires_env: tuple[str, ...] = ()
     """Variables that must be set for this backend to be used (e.g. VLLM_BASE_URL)."""
-    prices: Prices
     context_window: int = Field(gt=0)
     max_output_tokens: int = Field(gt=0)
     capabilities: frozenset[str] = frozenset()
     quality_tier: int = Field(default=1, ge=1, le=5)
     latency_prior: LatencyPrior = LatencyPrior()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_prices(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "prices" in data:
+            raise ValueError(
+                "prices are no longer set per backend: add the model to the price table "
+                "(core/prices.default.yaml, or the file TRADEFLOW_PRICES_FILE names)"
+            )
+        return data
 
     @field_validator("base_url")
     @classmethod
@@ -75,10 +77,19 @@ class BackendConfig(_Strict):
 
 
 class Timeouts(_Strict):
-    """Limits for one attempt, in seconds."""
+    """Limits for one attempt, in seconds.
+
+    While another candidate could take the call, a backend is given ``first_token_factor`` times its own
+    measured time to first token (p95), never less than ``first_token_floor_s``; before any measurement,
+    ``first_token_default_s``. ``first_token_s`` is the ceiling (it wins over the floor), and the limit when no
+    fallback is left.
+    """
 
     connect_s: float = Field(default=3.0, gt=0)
     first_token_s: float = Field(default=20.0, gt=0)
+    first_token_default_s: float = Field(default=8.0, gt=0)
+    first_token_floor_s: float = Field(default=2.0, gt=0)
+    first_token_factor: float = Field(default=4.0, ge=1)
     stream_idle_s: float = Field(default=10.0, gt=0)
 
 

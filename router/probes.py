@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import httpx
-
 from core.settings import get_settings
 from router.clients import base_url
 from router.config import BackendConfig
 
 if TYPE_CHECKING:
+    import httpx
+
     from router.engine import Router
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ def probe_urls(backend: BackendConfig) -> list[str]:
 
 async def probe(backend: BackendConfig, client: httpx.AsyncClient, env: Mapping[str, str] | None = None) -> ProbeResult:
     """Check each of the backend's endpoints; the first failure decides."""
+    import httpx
+
     env = get_settings().environ if env is None else env
     headers = {}
     if backend.api_key_env and env.get(backend.api_key_env):
@@ -63,6 +65,8 @@ async def probe_all(
     backends: list[BackendConfig], timeout_s: float = 2.0, env: Mapping[str, str] | None = None
 ) -> list[ProbeResult]:
     """Probe every backend concurrently."""
+    import httpx
+
     async with httpx.AsyncClient(timeout=timeout_s) as client:
         return list(await asyncio.gather(*(probe(b, client, env) for b in backends)))
 

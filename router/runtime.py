@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 
+from core.prices import PriceTable
 from core.settings import Settings, get_settings, on_settings_reset
 from router.config import load_config
 from router.engine import Router
+from router.seed import seed_latency
+from router.spend_store import PostgresSpendStore, SpendStore, SqliteSpendStore
 
 
 @on_settings_reset
@@ -14,13 +17,37 @@ def _forget_routers() -> None:
     router_for.cache_clear()
 
 
+def spend_store_for(settings: Settings) -> SpendStore:
+    """Postgres when ``DATABASE_URL`` is set, else SQLite next to the checkpoints (``router.sqlite``)."""
+    if settings.database_url:
+        return PostgresSpendStore(settings.database_url)
+    return SqliteSpendStore(settings.data_dir / "router.sqlite")
+
+
 @functools.cache
 def router_for(settings: Settings) -> Router:
-    """One router per settings, so health, latency and spend figures are shared by every call."""
+    """One router per settings, so health, latency and spend figures are shared by every call.
+
+    Spend and budget reservations live in the database; latency figures start from the analytics rows of
+    recent calls; circuit breakers are this process's own.
+    """
     config = load_config(settings.router_config, settings.environ)
+    updates: dict[str, object] = {}
     if settings.routing_strategy:
-        config = config.model_copy(update={"default_strategy": settings.routing_strategy})
-    return Router(config, env=settings.environ, provider=settings.llm_provider)
+        updates["default_strategy"] = settings.routing_strategy
+    if settings.router_first_token_max_s is not None:
+        updates["timeouts"] = config.timeouts.model_copy(update={"first_token_s": settings.router_first_token_max_s})
+    if updates:
+        config = config.model_copy(update=updates)
+    router = Router(
+        config,
+        env=settings.environ,
+        provider=settings.llm_provider,
+        prices=PriceTable.load(settings.prices_file),
+        spend=spend_store_for(settings),
+    )
+    seed_latency(router, settings)
+    return router
 
 
 def process_router() -> Router:

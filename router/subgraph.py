@@ -2,6 +2,11 @@
 
 Studio shows the route and every attempt in state. Served on its own as ``llm_router``; the same
 steps (``Router.start`` / ``attempt_next`` / ``finish``) back ``RoutedChatModel``.
+
+State is plain data that every checkpointer stores and loads (the decision record as JSON-safe values, times
+as wall-clock Unix seconds), so a run paused in one process resumes in another with the right deadline. A
+call that ends without an answer returns ``error`` and ``error_type``; analytics records such a run as an
+error.
 """
 
 from __future__ import annotations
@@ -19,10 +24,10 @@ from typing_extensions import TypedDict
 from router.config import Strategy
 from router.engine import Progress
 from router.errors import RouterError
-from router.ledger import estimate_tokens
 from router.record import DECISION_EVENT, DecisionRecord
 from router.request import RouteRequest
 from router.runtime import process_router
+from router.tokens import estimate_tokens
 
 
 @with_config(ConfigDict(extra="forbid", use_attribute_docstrings=True))
@@ -68,12 +73,14 @@ class RouterState(RouterInput):
     """The backend tried last."""
     delay_s: NotRequired[float | None]
     """Back-off before the next attempt."""
-    started: NotRequired[float]
-    """Monotonic start time of the routed call."""
+    started_at: NotRequired[float]
+    """Wall-clock (Unix seconds) start of the routed call."""
+    deadline_at: NotRequired[float]
+    """Wall-clock (Unix seconds) time after which no new attempt starts (retry.total_budget_s)."""
     attempts: Annotated[list[dict[str, Any]], operator.add]
-    """Every attempt: backend, outcome, error class, latency, TTFT, usage, cost."""
-    decision: NotRequired[DecisionRecord]
-    """The decision record so far."""
+    """Every attempt: backend, outcome, error class, latency, TTFT, usage, cost and its price source."""
+    decision: NotRequired[dict[str, Any]]
+    """The decision record so far, as plain data (``DecisionRecord.model_validate`` loads it)."""
     answer: NotRequired[str]
     """The answer, once one backend gave it."""
     answered_by: NotRequired[str]
@@ -82,6 +89,8 @@ class RouterState(RouterInput):
     """Model that answered."""
     error: NotRequired[str]
     """Why there is no answer, when there is none."""
+    error_type: NotRequired[str]
+    """The router error's class, when there is no answer (e.g. AllBackendsFailedError)."""
 
 
 class RouterOutput(TypedDict):
@@ -95,10 +104,12 @@ class RouterOutput(TypedDict):
     """Model that answered."""
     attempts: list[dict[str, Any]]
     """Every attempt."""
-    decision: NotRequired[DecisionRecord]
-    """The full decision record."""
+    decision: NotRequired[dict[str, Any]]
+    """The full decision record, as plain data."""
     error: NotRequired[str]
     """Why there is no answer, when there is none."""
+    error_type: NotRequired[str]
+    """The router error's class, when there is no answer."""
 
 
 def _messages(state: RouterState) -> list[BaseMessage]:
@@ -122,16 +133,22 @@ def _request(state: RouterState) -> RouteRequest:
 
 
 def _progress(state: RouterState) -> Progress:
-    record = state["decision"]
-    # In-process the record object travels in state; restored from a checkpoint it may be a dict.
     return Progress(
-        record=record if isinstance(record, DecisionRecord) else DecisionRecord.model_validate(record),
+        record=DecisionRecord.model_validate(state["decision"]),
         queue=list(state.get("queue", [])),
-        started=state["started"],
+        deadline_at=state.get("deadline_at", 0.0),
+        max_tokens=state.get("max_tokens", 1024),
         retried=set(state.get("retried", [])),
         previous=state.get("previous"),
         delay_s=state.get("delay_s"),
     )
+
+
+def _failure(exc: RouterError) -> dict[str, Any]:
+    update: dict[str, Any] = {"error": str(exc), "error_type": type(exc).__name__}
+    if exc.decision is not None:
+        update["decision"] = exc.decision.model_dump(mode="json")
+    return update
 
 
 async def rank_backends(state: RouterState) -> dict[str, Any]:
@@ -140,7 +157,7 @@ async def rank_backends(state: RouterState) -> dict[str, Any]:
         backend = state.get("backend")
         progress = process_router().start(_request(state), only=frozenset({backend}) if backend else None)
     except RouterError as exc:
-        return {"error": str(exc), "candidates": [], "queue": []}
+        return _failure(exc) | {"candidates": [], "queue": []}
     record = progress.record
     return {
         "candidates": [c.model_dump() for c in record.candidates],
@@ -149,8 +166,9 @@ async def rank_backends(state: RouterState) -> dict[str, Any]:
         "retried": [],
         "previous": None,
         "delay_s": None,
-        "started": progress.started,
-        "decision": record,
+        "started_at": record.started_at,
+        "deadline_at": progress.deadline_at,
+        "decision": record.model_dump(mode="json"),
     }
 
 
@@ -164,7 +182,7 @@ async def call_backend(state: RouterState) -> dict[str, Any]:
         answer = await router.attempt_next(progress, _messages(state), schema=state.get("response_schema"))
     except RouterError as exc:
         answer = None
-        update["error"] = str(exc)
+        update = _failure(exc)
     record = progress.record
     if answer is not None:
         update |= {"answer": answer.text, "answered_by": record.answered_by, "answered_model": record.answered_model}
@@ -174,7 +192,8 @@ async def call_backend(state: RouterState) -> dict[str, Any]:
         "retried": sorted(progress.retried),
         "previous": progress.previous,
         "delay_s": progress.delay_s,
-        "decision": record,
+        "excluded": record.excluded,
+        "decision": record.model_dump(mode="json"),
     }
 
 
@@ -194,9 +213,10 @@ async def account(state: RouterState) -> dict[str, Any]:
         return {}
     progress = _progress(state)
     process_router().finish(progress)
+    decision = progress.record.model_dump(mode="json")
     if _has_listeners():
-        await adispatch_custom_event(DECISION_EVENT, progress.record.model_dump(mode="json"))
-    return {"decision": progress.record}
+        await adispatch_custom_event(DECISION_EVENT, decision)
+    return {"decision": decision}
 
 
 def _has_listeners() -> bool:

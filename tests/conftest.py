@@ -41,6 +41,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 ROUTER_DOUBLE = Path(__file__).parent / "fixtures" / "router_double.yaml"
+PRICES_DOUBLE = Path(__file__).parent / "fixtures" / "prices_double.yaml"
 
 
 def _clear_setting_caches() -> None:
@@ -77,6 +78,7 @@ def model_env(double: LLMServerDouble, provider: str = "openai") -> dict[str, st
     """Environment that points the model seam at the double."""
     return {
         "TRADEFLOW_ROUTER_CONFIG": str(ROUTER_DOUBLE),
+        "TRADEFLOW_PRICES_FILE": str(PRICES_DOUBLE),
         "TRADEFLOW_LLM_PROVIDER": provider,
         "OPENAI_API_KEY": "test-key-for-double",
         "OPENAI_BASE_URL": double.openai_base_url,

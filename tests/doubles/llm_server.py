@@ -61,6 +61,8 @@ class Behaviour:
     """Length of free-text answers."""
     at_chunk: int | None = None
     """Chunk index at which a stream fault strikes; None means half-way through."""
+    context_limit: int = 4096
+    """The context window fault='context_length' states in its error message."""
 
 
 @dataclass
@@ -243,7 +245,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, api: str, fault: str, behaviour: Behaviour) -> None:
         if fault == "context_length":
             status, code = 400, "context_length_exceeded"
-            message = "This model's maximum context length is 4096 tokens. Please reduce the length of the messages."
+            message = (
+                f"This model's maximum context length is {behaviour.context_limit} tokens. "
+                "Please reduce the length of the messages."
+            )
         elif fault == "content_policy":
             status, code = 400, "content_policy_violation"
             message = "The response was filtered due to the prompt triggering the content management policy."

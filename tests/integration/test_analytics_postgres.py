@@ -19,11 +19,11 @@ from psycopg import sql
 from analytics.callbacks import AnalyticsHandler
 from analytics.dashboards.build import DASHBOARDS
 from analytics.metrics import Metrics
-from analytics.prices import PriceTable
 from analytics.queries import ReportRequest, cost_report, trend_report, workflow_report
 from analytics.rows import LlmCallRow, NodeRunRow, RoutingDecisionRow, WorkflowRunRow
 from analytics.store import PostgresStore
 from analytics.writer import RowWriter
+from core.prices import PriceTable
 from graphs.registry import load_builder
 from tests.conftest import MODEL, model_env
 from tests.doubles.llm_server import LLMServerDouble

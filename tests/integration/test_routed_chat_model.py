@@ -22,24 +22,24 @@ from router.engine import Router
 from router.errors import BudgetExceededError, NoEligibleBackendError
 from tests.conftest import MODEL, model_env
 from tests.doubles.llm_server import Behaviour, LLMServerDouble
+from tests.support.prices import price_table
 
 TRADEFLOW = str(Path(sys.executable).parent / "tradeflow")
+PRICES = price_table({MODEL: (1.0, 2.0), "slow-model": (0.1, 0.2)})
 
 
 def _router(double: LLMServerDouble, **overrides: Any) -> Router:
     table = {
         "backends": [
             {"name": "openai-double", "kind": "openai", "model": MODEL, "base_url": double.openai_base_url,
-             "context_window": 16000, "max_output_tokens": 2048, "capabilities": ["json"],
-             "prices": {"input_per_1m": 1.0, "output_per_1m": 2.0}},
+             "context_window": 16000, "max_output_tokens": 2048, "capabilities": ["json"]},
             {"name": "ollama-double", "kind": "ollama", "model": "slow-model", "base_url": double.ollama_base_url,
-             "context_window": 16000, "max_output_tokens": 2048, "capabilities": [],
-             "prices": {"input_per_1m": 0.1, "output_per_1m": 0.2}},
+             "context_window": 16000, "max_output_tokens": 2048, "capabilities": []},
         ],
         "default_strategy": "cost",
         **overrides,
     }  # fmt: skip
-    return Router(parse_config(table, "test"), env={})
+    return Router(parse_config(table, "test"), env={}, prices=PRICES)
 
 
 class Verdict(BaseModel):
@@ -129,7 +129,7 @@ async def test_subgraph_shows_every_attempt_in_state(
     ]  # fmt: skip
     assert out["answered_by"] == "double-openai"
     assert out["answer"].startswith(f"[{MODEL}:")
-    assert out["decision"].fallback_chain == ["double-ollama", "double-openai"]
+    assert out["decision"]["fallback_chain"] == ["double-ollama", "double-openai"]
     steps = [s.next for s in graph.get_state_history(config)]
     assert steps.count(("call_backend",)) == 3
 
@@ -169,14 +169,17 @@ async def test_background_probes_open_the_breaker_of_a_dead_backend(llm_double: 
         "breaker": {"failure_threshold": 3, "open_s": 30, "max_open_s": 60},
         "backends": [
             {"name": "alive", "kind": "openai", "model": MODEL, "base_url": llm_double.openai_base_url,
-             "context_window": 16000, "max_output_tokens": 2048, "prices": {"input_per_1m": 1, "output_per_1m": 1}},
+             "context_window": 16000, "max_output_tokens": 2048},
             {"name": "dead", "kind": "ollama", "model": "m", "base_url": "http://127.0.0.1:9",
-             "context_window": 16000, "max_output_tokens": 2048, "prices": {"input_per_1m": 0, "output_per_1m": 0}},
+             "context_window": 16000, "max_output_tokens": 2048},
         ],
     }  # fmt: skip
-    router = Router(parse_config(table, "test"), env={})
+    router = Router(parse_config(table, "test"), env={}, prices=price_table({MODEL: 1.0, "m": 0.0}))
     task = asyncio.create_task(probe_forever(router, interval_s=0.05))
-    await asyncio.sleep(0.6)
+    for _ in range(200):  # a refused connection can take ~0.5 s on a busy machine: poll, bounded
+        if str(router.health.breakers["dead"].state) == "open":
+            break
+        await asyncio.sleep(0.05)
     task.cancel()
     assert str(router.health.breakers["dead"].state) == "open"
     assert str(router.health.breakers["alive"].state) == "closed"

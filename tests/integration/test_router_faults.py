@@ -14,17 +14,18 @@ from router.engine import Router
 from router.errors import ContentPolicyError, StreamInterruptedError
 from router.request import RouteRequest
 from tests.doubles.llm_server import Behaviour, LLMServerDouble
+from tests.support.prices import price_table
 
 PRIMARY, SECONDARY, LARGE = "m-primary", "m-secondary", "m-large"
+PRICES = price_table({PRIMARY: 0.1, SECONDARY: 0.2, LARGE: 5.0})
 
 
 def _table(double: LLMServerDouble, kind: str = "openai", **overrides: Any) -> dict[str, Any]:
     url = double.openai_base_url if kind != "ollama" else double.ollama_base_url
 
-    def entry(name: str, model: str, price: float, ctx: int) -> dict[str, Any]:
+    def entry(name: str, model: str, ctx: int) -> dict[str, Any]:
         return {"name": name, "kind": kind, "model": model, "base_url": url, "context_window": ctx,
-                "max_output_tokens": 2048, "capabilities": ["json"],
-                "prices": {"input_per_1m": price, "output_per_1m": price}}  # fmt: skip
+                "max_output_tokens": 2048, "capabilities": ["json"]}  # fmt: skip
 
     table = {
         "default_strategy": "cost",
@@ -32,9 +33,9 @@ def _table(double: LLMServerDouble, kind: str = "openai", **overrides: Any) -> d
         "retry": {"max_attempts": 5, "total_budget_s": 20, "backoff_base_s": 0.05, "backoff_max_s": 1},
         "breaker": {"failure_threshold": 3, "open_s": 1, "max_open_s": 4},
         "backends": [
-            entry("primary", PRIMARY, 0.1, 8192),
-            entry("secondary", SECONDARY, 0.2, 8192),
-            entry("large", LARGE, 5.0, 128000),
+            entry("primary", PRIMARY, 8192),
+            entry("secondary", SECONDARY, 8192),
+            entry("large", LARGE, 128000),
         ],
     }
     table.update(overrides)
@@ -43,7 +44,7 @@ def _table(double: LLMServerDouble, kind: str = "openai", **overrides: Any) -> d
 
 @pytest.fixture
 def router(llm_double: LLMServerDouble) -> Iterator[Router]:
-    return Router(parse_config(_table(llm_double), "test"), env={})
+    return Router(parse_config(_table(llm_double), "test"), env={}, prices=PRICES)
 
 
 def _request(**extra: Any) -> RouteRequest:
@@ -183,16 +184,27 @@ async def test_missing_done_after_a_finished_stream_is_complete(router: Router, 
 
 
 async def test_ollama_stream_without_done_is_never_a_success(llm_double: LLMServerDouble) -> None:
-    router = Router(parse_config(_table(llm_double, kind="ollama"), "test"), env={})
+    router = Router(parse_config(_table(llm_double, kind="ollama"), "test"), env={}, prices=PRICES)
     llm_double.set_behaviour(PRIMARY, Behaviour(fault="missing_done"))
     with pytest.raises(StreamInterruptedError, match="without a finish reason"):
         await _call(router, stream=True)
 
 
-async def test_context_length_goes_only_to_a_larger_context_backend(
+async def test_context_length_uses_the_stated_limit_and_keeps_an_equal_window(
     router: Router, llm_double: LLMServerDouble
 ) -> None:
-    llm_double.set_behaviour(PRIMARY, Behaviour(fault="context_length"))
+    """Regression: a fallback whose window equals the failing one was dropped, and the provider's stated limit
+    ignored. The primary's table says 8192 but the provider says 4096: the secondary (8192) fits and is tried."""
+    llm_double.set_behaviour(PRIMARY, Behaviour(fault="context_length", context_limit=4096))
+    _, record, _ = await _call(router)
+    assert _attempts(record) == [("primary", "failed", "context_length"), ("secondary", "success", None)]
+    assert _requests(llm_double)[LARGE] == 0
+
+
+async def test_context_length_skips_backends_the_stated_limit_rules_out(
+    router: Router, llm_double: LLMServerDouble
+) -> None:
+    llm_double.set_behaviour(PRIMARY, Behaviour(fault="context_length", context_limit=10_000))
     _, record, _ = await _call(router)
     assert _attempts(record) == [("primary", "failed", "context_length"), ("large", "success", None)]
     assert _requests(llm_double)[SECONDARY] == 0
@@ -211,7 +223,7 @@ async def test_content_policy_is_not_retried_and_the_reason_reaches_the_caller(
 
 async def test_one_budget_covers_all_attempts(llm_double: LLMServerDouble) -> None:
     table = _table(llm_double, retry={"max_attempts": 2, "total_budget_s": 20, "backoff_base_s": 0.01})
-    router = Router(parse_config(table, "test"), env={})
+    router = Router(parse_config(table, "test"), env={}, prices=PRICES)
     for model in (PRIMARY, SECONDARY, LARGE):
         llm_double.set_behaviour(model, Behaviour(fault="status", status=500))
     with pytest.raises(Exception, match="every backend failed") as info:
@@ -250,7 +262,7 @@ async def test_backend_whose_latency_doubles_loses_its_traffic(llm_double: LLMSe
     table["backends"][0]["latency_prior"] = {"ttft_s": 0.06, "tokens_per_s": 1e6}
     table["backends"][1]["latency_prior"] = {"ttft_s": 0.09, "tokens_per_s": 1e6}
     table["backends"] = table["backends"][:2]
-    router = Router(parse_config(table, "test"), env={})
+    router = Router(parse_config(table, "test"), env={}, prices=PRICES)
     llm_double.set_behaviour(PRIMARY, Behaviour(latency_s=0.05))
     llm_double.set_behaviour(SECONDARY, Behaviour(latency_s=0.08))
     for name in ("primary", "secondary"):  # first calls pay for connections; measure both warm

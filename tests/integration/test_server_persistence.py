@@ -146,7 +146,7 @@ def _table(path: Path, backend: str, base_url: str) -> Path:
     path.write_text(
         "backends:\n"
         f"  - {{name: {backend}, kind: openai, model: m-{backend}, base_url: '{base_url}', api_key_env: OPENAI_API_KEY,\n"
-        "     prices: {input_per_1m: 0.1, output_per_1m: 0.1}, context_window: 8000, max_output_tokens: 1000}\n"
+        "     context_window: 8000, max_output_tokens: 1000}\n"
     )
     return path
 

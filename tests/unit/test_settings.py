@@ -83,16 +83,16 @@ def test_backend_table_expansion_follows_the_same_precedence(tmp_path: Path, mon
     from router.engine import Router
 
     env_file = tmp_path / ".env"
-    env_file.write_text("OPENAI_API_KEY=from-dotenv\nTRADEFLOW_OPENAI_MODEL=dotenv-model\nVLLM_BASE_URL=\n")
+    env_file.write_text("OPENAI_API_KEY=from-dotenv\nTRADEFLOW_OPENAI_MODEL=gpt-4.1-dotenv\nVLLM_BASE_URL=\n")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.setenv("TRADEFLOW_OPENAI_MODEL", "process-model")
+    monkeypatch.setenv("TRADEFLOW_OPENAI_MODEL", "gpt-4.1-process")
     monkeypatch.setenv("VLLM_BASE_URL", "")  # empty counts as unset at every layer
     settings = load_settings(env_file)
     assert settings.openai_api_key == "from-dotenv"
-    assert settings.environ["TRADEFLOW_OPENAI_MODEL"] == "process-model"
+    assert settings.environ["TRADEFLOW_OPENAI_MODEL"] == "gpt-4.1-process"
     assert "VLLM_BASE_URL" not in settings.environ
     config = load_config(None, settings.environ)
-    assert {b.name: b.model for b in config.backends}["openai-mini"] == "process-model"
+    assert {b.name: b.model for b in config.backends}["openai-mini"] == "gpt-4.1-process"
     router = Router(config, env=settings.environ)
     assert "openai-mini" not in router.table.disabled_reason
     assert router.table.disabled_reason["vllm"] == "VLLM_BASE_URL is not set"
@@ -102,15 +102,15 @@ def test_one_settings_cache_reset_by_one_function(monkeypatch: pytest.MonkeyPatc
     from core.settings import get_settings, reset_settings
     from router.runtime import process_router
 
-    monkeypatch.setenv("TRADEFLOW_OLLAMA_MODEL", "first")
+    monkeypatch.setenv("TRADEFLOW_OLLAMA_MODEL", "llama-first")
     reset_settings()
     first = process_router()
     assert get_settings() is get_settings()
-    assert first.backends["ollama"].model == "first"
-    monkeypatch.setenv("TRADEFLOW_OLLAMA_MODEL", "second")
+    assert first.backends["ollama"].model == "llama-first"
+    monkeypatch.setenv("TRADEFLOW_OLLAMA_MODEL", "llama-second")
     assert process_router() is first  # cached until reset
     reset_settings()
-    assert process_router().backends["ollama"].model == "second"
+    assert process_router().backends["ollama"].model == "llama-second"
 
 
 def test_secrets_stay_out_of_the_settings_repr() -> None:

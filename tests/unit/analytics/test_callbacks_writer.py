@@ -13,10 +13,10 @@ from prometheus_client.metrics import MetricWrapperBase
 from analytics.callbacks import AnalyticsHandler
 from analytics.errors import StoreUnavailableError
 from analytics.metrics import Metrics
-from analytics.prices import PriceTable
 from analytics.rows import NodeRunRow, Row, WorkflowRunRow
 from analytics.sqlite_store import SqliteStore
 from analytics.writer import RowWriter
+from core.prices import PriceTable
 from graphs.registry import load_builder
 from tests.support.examples import example_input
 

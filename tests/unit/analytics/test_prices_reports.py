@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from analytics.dashboards.build import DASHBOARDS, HERE, render_all
-from analytics.errors import PriceTableError, ReportQueryError
-from analytics.prices import PriceTable
+from analytics.errors import ReportQueryError
 from analytics.queries import ReportRequest, cost_query, parse_since
 from analytics.reports import Progress, render
+from core.errors import PriceTableError
+from core.prices import PriceTable
 
 
 def test_price_in_force_on_the_call_date() -> None:
@@ -24,7 +25,7 @@ def test_price_in_force_on_the_call_date() -> None:
     assert old.cost_usd == pytest.approx(5.0 + 15.0)
     assert new is not None
     assert new.cost_usd == pytest.approx(2.5 + 10.0)
-    assert new.source.startswith("price_table:2026-11-01:gpt-4o*@2024-10-01")
+    assert new.source == f"price_table:{prices.version}:gpt-4o*@2024-10-01"
 
 
 def test_mini_is_not_priced_as_its_bigger_sibling_and_cached_input_is_cheaper() -> None:
@@ -42,6 +43,23 @@ def test_bad_price_file_names_the_field(tmp_path: Path) -> None:
     )
     with pytest.raises(PriceTableError, match=r"prices\.0\.input_per_1m: Input should be greater than or equal to 0"):
         PriceTable.load(path)
+
+
+def test_a_provider_specific_price_beats_the_generic_one() -> None:
+    """The same open model costs differently hosted and on the desk's own hardware."""
+    prices = PriceTable.from_data({"version": "v", "prices": [
+        {"pattern": "llama*", "valid_from": "2024-01-01", "input_per_1m": 0.5, "output_per_1m": 0.5},
+        {"pattern": "llama*", "provider": "ollama", "valid_from": "2024-01-01", "input_per_1m": 0.02,
+         "output_per_1m": 0.06},
+    ]})  # fmt: skip
+    local = prices.price_for("llama3.1", date(2026, 1, 1), "ollama")
+    hosted = prices.price_for("llama3.1", date(2026, 1, 1), "openai_compatible")
+    assert local is not None
+    assert hosted is not None
+    assert (local.input_per_1m, hosted.input_per_1m) == (0.02, 0.5)
+    assert local.source == "price_table:v:llama*@ollama@2024-01-01"
+    assert prices.next_change(date(2023, 6, 1)) == date(2024, 1, 1)
+    assert prices.next_change(date(2026, 1, 1)) is None
 
 
 def test_periods() -> None:

@@ -27,7 +27,7 @@ def test_environment_fills_the_table() -> None:
 def _entry(**overrides: object) -> dict[str, object]:
     entry: dict[str, object] = {
         "name": "local", "kind": "ollama", "model": "m", "base_url": "http://h:1",
-        "prices": {"input_per_1m": 0, "output_per_1m": 0}, "context_window": 8192, "max_output_tokens": 1024,
+        "context_window": 8192, "max_output_tokens": 1024,
     }  # fmt: skip
     entry.update(overrides)
     return entry
@@ -38,7 +38,7 @@ def _entry(**overrides: object) -> dict[str, object]:
     [
         (_entry(context_window=-1), "backends[1] (local).context_window: Input should be greater than 0"),
         (_entry(kind="azure"), "backends[1] (local).kind: Input should be 'openai', 'ollama', 'vllm'"),
-        (_entry(prices={"input_per_1m": 1}), "backends[1] (local).prices.output_per_1m: Field required"),
+        (_entry(prices={"input_per_1m": 1}), "backends[1] (local): Value error, prices are no longer set per backend"),
         (_entry(base_url=None), "backends[1] (local): Value error, base_url is required for kind 'ollama'"),
         (_entry(api_key_env="sk-123"), "backends[1] (local).api_key_env: String should match pattern"),
         (_entry(colour="red"), "backends[1] (local).colour: Extra inputs are not permitted"),
