@@ -197,6 +197,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, api: Literal["openai", "ollama"]) -> None:
         double = self.server.double
+        double.entered()
+        try:
+            self._answer_chat(api)
+        finally:
+            double.left()
+
+    def _answer_chat(self, api: Literal["openai", "ollama"]) -> None:
+        double = self.server.double
         body = self._read_body()
         model = str(body.get("model", ""))
         stream = bool(body.get("stream", api == "ollama"))
@@ -392,6 +400,9 @@ class LLMServerDouble:
         self._behaviours: dict[str, Behaviour] = {}
         self._served: dict[str, int] = {}
         self._lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """Most chat requests being answered at once since the last reset (fan-out bounds are checked on it)."""
         self._httpd = _DoubleHTTPServer((host, port), _Handler)
         self._httpd.double = self
         self._thread: threading.Thread | None = None
@@ -424,6 +435,16 @@ class LLMServerDouble:
             self._served.clear()
             self.requests.clear()
             self.healthy = True
+            self.max_in_flight = self.in_flight
+
+    def entered(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def left(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def take_fault(self, model: str) -> tuple[Behaviour, str | None]:
         """The model's behaviour and the fault to inject into this request (counting ``times``)."""
