@@ -58,7 +58,7 @@ def test_two_processes_50_concurrent_calls_stay_within_the_budget(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for _ in range(2)
     ]
     results: list[dict[str, Any]] = []
