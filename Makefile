@@ -59,6 +59,7 @@ bench: env bridge-env ## run the benchmarks (installs the bench group: litellm, 
 	$(UV) sync --frozen --python $(PYTHON) --group bench
 	LITELLM_LOCAL_MODEL_COST_MAP=True $(VENV)/bin/python benchmarks/router_decision.py
 	LITELLM_LOCAL_MODEL_COST_MAP=True $(VENV)/bin/python benchmarks/router_overhead.py
+	$(VENV)/bin/python benchmarks/startup.py
 	$(VENV)/bin/python benchmarks/server_throughput.py
 	$(VENV)/bin/python benchmarks/analytics_callbacks.py
 	$(VENV)/bin/python benchmarks/analytics_ingest.py

@@ -1,11 +1,18 @@
-"""Added latency of RoutedChatModel and of the router subgraph over a direct ChatOpenAI call, vs LiteLLM.
+"""Added latency of each client over a direct ChatOpenAI call, measured the way a user pays it.
 
-All clients call the same LLM server double, which runs in its own process. Each client runs in its own
-worker process, interleaved with a direct ``ChatOpenAI.ainvoke`` baseline measured in that same process,
-so every "added" figure is client minus baseline under the same conditions, in the same run.
-Prints ``name value unit`` lines. LiteLLM is measured when installed (``make bench`` installs it).
+* One asyncio stub server (benchmarks/stub_llm.py) in its own process answers every client.
+* Each client runs in its own long-lived worker process: a direct ``ChatOpenAI.ainvoke`` (the baseline),
+  ``RoutedChatModel`` over 3 and over 100 backends, the router subgraph, the ``llm_router`` graph as the server
+  runs it (analytics handler attached, rows written to SQLite), and LiteLLM's ``Router.acompletion`` with prices
+  set (when litellm is installed; ``make bench`` installs it). No client shares a process or an event loop with
+  another, so work one leaves on its loop (LiteLLM's post-call logging) is charged to it, not to the next call.
+* Rounds are interleaved: in each round every worker in turn makes ``--calls`` sequential calls while the others
+  wait. Per round, each client's p50/p99; a figure is the median over rounds, and "added" is the median over
+  rounds of (client p50 - baseline p50 of the same round).
 
-    .venv/bin/python benchmarks/router_overhead.py [--calls 300]
+Prints ``name value unit`` lines.
+
+    .venv/bin/python benchmarks/router_overhead.py [--rounds 10] [--calls 200]
 """
 
 from __future__ import annotations
@@ -27,6 +34,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 PROMPT = "Summarise the settlement break in one sentence."
+CLIENTS = ("chatopenai", "routed_3", "routed_100", "subgraph", "llm_router_graph", "litellm")
+LABELS = {
+    "chatopenai": "chatopenai",
+    "routed_3": "routed_chat_model_3_backends",
+    "routed_100": "routed_chat_model_100_backends",
+    "subgraph": "router_subgraph",
+    "llm_router_graph": "llm_router_graph_with_analytics",
+    "litellm": "litellm_router_acompletion",
+}
 
 
 def _free_port() -> int:
@@ -40,118 +56,156 @@ def _percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def _measure(client: Callable[[], Awaitable[object]], baseline: Callable[[], Awaitable[object]], calls: int
-                   ) -> dict[str, list[float]]:  # fmt: skip
-    for _ in range(20):
-        await client()
-        await baseline()
-    times: dict[str, list[float]] = {"client": [], "baseline": []}
-    for i in range(calls):
-        order = (("client", client), ("baseline", baseline)) if i % 2 else (("baseline", baseline), ("client", client))
-        for name, call in order:
-            started = time.perf_counter()
-            await call()
-            times[name].append(time.perf_counter() - started)
-    return times
+def _setup_tradeflow(base_url: str, backends: int, workdir: Path) -> None:
+    """A backend table of ``backends`` entries: the first is the stub, the rest are priced higher and never chosen."""
+    rows = [{"name": "stub", "kind": "openai_compatible", "model": "test-model", "base_url": base_url,
+             "context_window": 32000, "max_output_tokens": 2048}]  # fmt: skip
+    rows += [
+        {"name": f"spare-{i:03d}", "kind": "openai_compatible", "model": f"spare-{i}", "base_url": base_url,
+         "context_window": 32000, "max_output_tokens": 2048}
+        for i in range(backends - 1)
+    ]  # fmt: skip
+    table = workdir / "table.yaml"
+    table.write_text(json.dumps({"default_strategy": "cost", "backends": rows}))
+    prices = workdir / "prices.yaml"
+    prices.write_text(json.dumps({"version": "bench", "prices": [
+        {"pattern": "test-model", "valid_from": "2024-01-01", "input_per_1m": 0.1, "output_per_1m": 0.1},
+        {"pattern": "spare-*", "valid_from": "2024-01-01", "input_per_1m": 1.0, "output_per_1m": 1.0},
+    ]}))  # fmt: skip
+    os.environ.update({"TRADEFLOW_ROUTER_CONFIG": str(table), "TRADEFLOW_PRICES_FILE": str(prices),
+                       "TRADEFLOW_DATA_DIR": str(workdir / "data"), "LANGSMITH_TRACING": "false"})  # fmt: skip
+    os.environ.pop("DATABASE_URL", None)
 
 
-def _chat_openai(base_url: str):  # type: ignore[no-untyped-def]
-    from langchain_openai import ChatOpenAI
-    from pydantic import SecretStr
-
-    return ChatOpenAI(model="test-model", api_key=SecretStr("k"), base_url=base_url, max_retries=0)
-
-
-async def _worker(kind: str, base_url: str, calls: int) -> dict[str, list[float]]:
+def _client(kind: str, base_url: str) -> Callable[[], Awaitable[object]]:
     from langchain_core.messages import HumanMessage
 
-    direct = _chat_openai(base_url)
     messages = [HumanMessage(PROMPT)]
+    if kind == "chatopenai":
+        from langchain_openai import ChatOpenAI
+        from pydantic import SecretStr
 
-    async def baseline() -> object:
-        return await direct.ainvoke(messages)
-
+        direct = ChatOpenAI(model="test-model", api_key=SecretStr("k"), base_url=base_url, max_retries=0)
+        return lambda: direct.ainvoke(messages)
     if kind == "litellm":
         os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
         from litellm import Router as LiteLLMRouter
 
-        lite = LiteLLMRouter(model_list=[{"model_name": "desk", "litellm_params": {
-            "model": "openai/test-model", "api_base": base_url, "api_key": "k"}}], num_retries=0)  # fmt: skip
+        lite = LiteLLMRouter(
+            model_list=[{"model_name": "desk", "litellm_params": {
+                "model": "openai/test-model", "api_base": base_url, "api_key": "k",
+                "input_cost_per_token": 1e-7, "output_cost_per_token": 1e-7}}],
+            num_retries=0,
+        )  # fmt: skip
         payload = [{"role": "user", "content": PROMPT}]
+        return lambda: lite.acompletion(model="desk", messages=payload)
+    workdir = Path(tempfile.mkdtemp(prefix="tradeflow-bench-"))
+    _setup_tradeflow(base_url, 100 if kind == "routed_100" else 3, workdir)
+    if kind in ("routed_3", "routed_100"):
+        from router.chat_model import RoutedChatModel
+        from router.runtime import process_router
 
-        async def client() -> object:
-            return await lite.acompletion(model="desk", messages=payload)
-
-        return await _measure(client, baseline, calls)
-    table = Path(tempfile.mkdtemp()) / "table.yaml"
-    backend = {
-        "name": "double", "kind": "openai_compatible", "model": "test-model", "base_url": base_url,
-        "context_window": 32000, "max_output_tokens": 2048, "prices": {"input_per_1m": 1, "output_per_1m": 1},
-    }  # fmt: skip
-    table.write_text(json.dumps({"backends": [backend]}))
-    os.environ["TRADEFLOW_ROUTER_CONFIG"] = str(table)
-    from router.chat_model import RoutedChatModel
-    from router.runtime import process_router
-
-    if kind == "routed":
         routed = RoutedChatModel(router=process_router(), workflow="bench")
+        return lambda: routed.ainvoke(messages)
+    if kind == "subgraph":
+        from router.subgraph import graph
 
-        async def client() -> object:
-            return await routed.ainvoke(messages)
+        return lambda: graph.ainvoke({"prompt": PROMPT})
+    from graphs.llm_router import graph as served
 
-        return await _measure(client, baseline, calls)
-    from router.subgraph import graph
-
-    async def client() -> object:
-        return await graph.ainvoke({"prompt": PROMPT})
-
-    return await _measure(client, baseline, calls)
+    return lambda: served.ainvoke({"prompt": PROMPT})
 
 
-def _report(name: str, times: dict[str, list[float]]) -> dict[str, float]:
-    figures = {}
-    for q, label in ((0.5, "p50"), (0.99, "p99")):
-        client, base = _percentile(times["client"], q), _percentile(times["baseline"], q)
-        figures[label] = (client - base) * 1000
-        print(f"{name}_call_{label} {client * 1000:.3f} ms")
-        print(f"{name}_baseline_chatopenai_{label} {base * 1000:.3f} ms")
-        print(f"{name}_added_{label} {figures[label]:.3f} ms")
-    print(f"{name}_added_mean {(statistics.mean(times['client']) - statistics.mean(times['baseline'])) * 1000:.3f} ms")
-    return figures
+def _worker(kind: str, base_url: str) -> None:
+    """Serve rounds: read a number of calls from stdin, make them, answer with their latencies (seconds)."""
+    loop = asyncio.new_event_loop()
+    call = _client(kind, base_url)
+
+    async def run(n: int) -> list[float]:
+        times = []
+        for _ in range(n):
+            started = time.perf_counter()
+            await call()
+            times.append(time.perf_counter() - started)
+        return times
+
+    loop.run_until_complete(run(50))  # connections, caches, first-use imports
+    print("ready", flush=True)
+    for line in sys.stdin:
+        print(json.dumps(loop.run_until_complete(run(int(line)))), flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--worker", choices=["routed", "subgraph", "litellm"], help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--calls", type=int, default=200, help="calls per client per round")
+    parser.add_argument("--worker", choices=CLIENTS, help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(asyncio.run(_worker(args.worker, args.base_url, args.calls))))
+        _worker(args.worker, args.base_url)
         return
     port = _free_port()
-    double = subprocess.Popen([sys.executable, "-m", "tests.doubles.llm_server", "--port", str(port)], cwd=REPO,
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    stub = subprocess.Popen([sys.executable, str(REPO / "benchmarks" / "stub_llm.py"), "--port", str(port)],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    workers: dict[str, subprocess.Popen[str]] = {}
     try:
-        assert double.stdout is not None
-        double.stdout.readline()  # "listening on ..."
+        assert stub.stdout is not None
+        stub.stdout.readline()
         base_url = f"http://127.0.0.1:{port}/v1"
-        results = {}
-        for kind in ("routed", "subgraph", "litellm"):
-            if kind == "litellm" and importlib.util.find_spec("litellm") is None:
-                print("litellm_router_added_p50 nan ms  # litellm not installed: make bench installs it")
-                continue
-            proc = subprocess.run([sys.executable, __file__, "--worker", kind, "--base-url", base_url, "--calls",
-                                   str(args.calls)], capture_output=True, text=True, cwd=REPO, check=True)  # fmt: skip
-            label = {"routed": "routed_chat_model", "subgraph": "router_subgraph", "litellm": "litellm_router"}[kind]
-            results[kind] = _report(label, json.loads(proc.stdout.splitlines()[-1]))
-        if "litellm" in results:
-            for label in ("p50", "p99"):
-                ratio = results["litellm"][label] / max(results["routed"][label], 1e-6)
-                print(f"litellm_added_over_routed_chat_model_added_{label} {ratio:.1f} x")
+        kinds = [k for k in CLIENTS if k != "litellm" or importlib.util.find_spec("litellm") is not None]
+        if "litellm" not in kinds:
+            print("litellm_router_acompletion_added_p50 nan ms  # litellm not installed: make bench installs it")
+        for kind in kinds:
+            workers[kind] = subprocess.Popen(
+                [sys.executable, __file__, "--worker", kind, "--base-url", base_url], cwd=REPO,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+        for worker in workers.values():
+            assert worker.stdout is not None
+            assert worker.stdout.readline().strip() == "ready"
+        rounds: dict[str, list[list[float]]] = {k: [] for k in kinds}
+        for r in range(args.rounds):
+            order = kinds[r % len(kinds) :] + kinds[: r % len(kinds)]  # rotate who goes first
+            for kind in order:
+                worker = workers[kind]
+                assert worker.stdin is not None and worker.stdout is not None
+                worker.stdin.write(f"{args.calls}\n")
+                worker.stdin.flush()
+                rounds[kind].append(json.loads(worker.stdout.readline()))
+        _report(rounds, args.calls)
     finally:
-        double.terminate()
-        double.wait(timeout=10)
+        for worker in workers.values():
+            if worker.stdin is not None:
+                worker.stdin.close()
+            worker.wait(timeout=30)
+        stub.terminate()
+        stub.wait(timeout=10)
+
+
+def _report(rounds: dict[str, list[list[float]]], calls: int) -> None:
+    base = rounds["chatopenai"]
+    base_p50 = [_percentile(r, 0.5) for r in base]
+    base_p99 = [_percentile(r, 0.99) for r in base]
+    print(f"calls_per_client {len(base) * calls} calls  # {len(base)} interleaved rounds of {calls}")
+    print(f"chatopenai_p50 {statistics.median(base_p50) * 1000:.3f} ms  # baseline")
+    print(f"chatopenai_p99 {statistics.median(base_p99) * 1000:.3f} ms  # baseline")
+    added: dict[str, float] = {}
+    for kind, samples in rounds.items():
+        if kind == "chatopenai":
+            continue
+        label = LABELS[kind]
+        p50 = [_percentile(r, 0.5) for r in samples]
+        p99 = [_percentile(r, 0.99) for r in samples]
+        added[kind] = statistics.median(c - b for c, b in zip(p50, base_p50, strict=True)) * 1000
+        added_p99 = statistics.median(c - b for c, b in zip(p99, base_p99, strict=True)) * 1000
+        print(f"{label}_p50 {statistics.median(p50) * 1000:.3f} ms")
+        print(f"{label}_p99 {statistics.median(p99) * 1000:.3f} ms")
+        print(f"{label}_added_p50 {added[kind]:.3f} ms  # over chatopenai_p50, median of rounds")
+        print(f"{label}_added_p99 {added_p99:.3f} ms  # over chatopenai_p99, median of rounds")
+        print(f"{label}_over_chatopenai_p50 {statistics.median(p50) / statistics.median(base_p50):.2f} x")
+    if "litellm" in added and added.get("routed_3", 0) > 0:
+        print(f"litellm_added_over_routed_chat_model_3_added_p50 {added['litellm'] / added['routed_3']:.1f} x")
 
 
 if __name__ == "__main__":

@@ -76,7 +76,8 @@ async def test_exact_row_counts_after_routed_runs(
         "SELECT DISTINCT model, provider, backend, token_source, cost_source FROM llm_calls", {}
     )
     assert (model, provider, backend, token_source) == (MODEL, "openai", "double-openai", "provider")
-    assert cost_source == "router_table"  # the test model is in no price table; the router's prices apply
+    # The router priced each call from the shared price table; analytics stored that cost and its source as is.
+    assert cost_source == "price_table:test-1:test-model@openai@2024-01-01"
     total = pg_store.fetch("SELECT sum(cost_usd) FROM llm_calls", {})[0][0]
     rollup = pg_store.fetch("SELECT sum(cost_usd), sum(calls) FROM llm_cost_hourly", {})[0]
     assert rollup[0] == pytest.approx(total)

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import MODEL, model_env
+from tests.conftest import MODEL, PRICES_DOUBLE, model_env
 from tests.doubles.llm_server import Behaviour, LLMServerDouble
 
 REPO = Path(__file__).resolve().parents[2]
@@ -150,7 +150,7 @@ def test_model_settings_in_dotenv_reach_the_backend_table_and_its_clients(
     from os.environ, so `tradeflow backends` said OPENAI_API_KEY is not set and `tradeflow run` failed."""
     (tmp_path / ".env").write_text(
         f"OPENAI_API_KEY=key-from-dotenv\nOPENAI_BASE_URL={llm_double.openai_base_url}\nTRADEFLOW_OPENAI_MODEL={MODEL}\n"
-        "TRADEFLOW_LLM_PROVIDER=openai\n"
+        f"TRADEFLOW_LLM_PROVIDER=openai\nTRADEFLOW_PRICES_FILE={PRICES_DOUBLE}\n"
     )
     env = {**os.environ, "TRADEFLOW_DATA_DIR": str(tmp_path / "data")}
     for name in (
@@ -158,6 +158,7 @@ def test_model_settings_in_dotenv_reach_the_backend_table_and_its_clients(
         "OPENAI_BASE_URL",
         "TRADEFLOW_OPENAI_MODEL",
         "TRADEFLOW_ROUTER_CONFIG",
+        "TRADEFLOW_PRICES_FILE",
         "DATABASE_URL",
     ):
         env.pop(name, None)

@@ -8,7 +8,6 @@ closed as superseded and the answer under its own id.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,7 +84,9 @@ async def test_a_streamed_run_succeeds_on_the_fallback(
     by_id, values = await _stream(server)
     assert values["brief"].startswith(f"[{FALLBACK}:"), fault
     assert len(llm_double.requests_for(PRIMARY)) >= 1
-    answer_id = next(i for i, chunks in by_id.items() if "".join(c["content"] for c in chunks).startswith(f"[{FALLBACK}:"))
+    answer_id = next(
+        i for i, chunks in by_id.items() if "".join(c["content"] for c in chunks).startswith(f"[{FALLBACK}:")
+    )
     assert "".join(c["content"] for c in by_id[answer_id]).strip() == values["brief"]
     partial = [chunks for i, chunks in by_id.items() if i != answer_id and any(c["content"] for c in chunks)]
     if partial:  # tokens of the primary reached the client before it broke: closed as superseded
