@@ -113,8 +113,8 @@ def main() -> None:
             _, record = r.plan(request)
             return record.model_dump_json()
 
-        subjects[f"tradeflow_rank_balanced_{n}_backends"] = (lambda t=router.table: rank(request, t, weights, 0.0).order,
-                                                             False)  # fmt: skip
+        ranked = lambda t=router.table: rank(request, t, weights, 0.0).order  # noqa: E731
+        subjects[f"tradeflow_rank_balanced_{n}_backends"] = (ranked, False)
         subjects[f"tradeflow_decision_balanced_{n}_backends"] = (lambda r=router: r.plan(request), False)
         subjects[f"tradeflow_decision_record_dump_{n}_backends"] = (dump, False)
         for strategy in ("simple-shuffle", "latency-based-routing"):

@@ -169,7 +169,8 @@ def main() -> None:
             order = kinds[r % len(kinds) :] + kinds[: r % len(kinds)]  # rotate who goes first
             for kind in order:
                 worker = workers[kind]
-                assert worker.stdin is not None and worker.stdout is not None
+                assert worker.stdin is not None
+                assert worker.stdout is not None
                 worker.stdin.write(f"{args.calls}\n")
                 worker.stdin.flush()
                 rounds[kind].append(json.loads(worker.stdout.readline()))
