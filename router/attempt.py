@@ -54,9 +54,9 @@ def _usage(backend: BackendConfig, messages: Sequence[BaseMessage], message: AIM
     reported = message.usage_metadata
     if reported and (reported.get("input_tokens") or reported.get("output_tokens")):
         cached = (reported.get("input_token_details") or {}).get("cache_read") or 0
-        return Usage(
-            input_tokens=reported["input_tokens"],
-            output_tokens=reported["output_tokens"],
+        return Usage.model_construct(
+            input_tokens=int(reported["input_tokens"]),
+            output_tokens=int(reported["output_tokens"]),
             cached_input_tokens=int(cached),
             provenance="provider",
         )

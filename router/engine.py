@@ -372,12 +372,15 @@ class Router:
         usage = result.usage
         price = self.prices.by_name[name]
         spent = price.cost(usage.input_tokens, usage.output_tokens, usage.cached_input_tokens)
+        # Every value is already typed: construct without re-validating (this is on every call's path).
         record.attempts.append(
-            AttemptRecord(
+            AttemptRecord.model_construct(
                 backend=name,
                 provider=backend.kind,
                 model=backend.model,
                 outcome="success",
+                error_class=None,
+                error=None,
                 latency_s=result.latency_s,
                 ttft_s=result.ttft_s,
                 usage=usage,
@@ -385,6 +388,7 @@ class Router:
                 cost_source=price.source,
                 retry_of_same_backend=name in progress.retried,
                 fallback_from=progress.previous,
+                message_id=None,
             )
         )
         record.answered_by = name

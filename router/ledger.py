@@ -29,6 +29,9 @@ class Reservation:
     amount_usd: float
 
 
+_NO_DAY = date(1970, 1, 1)  # a workflow without a budget reserves nothing: no id, no date, no database
+
+
 def utc_today() -> date:
     """The UTC date budgets are kept by."""
     return datetime.now(UTC).date()
@@ -65,9 +68,9 @@ class SpendLedger:
     async def reserve(self, workflow: str, amount_usd: float) -> Reservation | None:
         """Hold ``amount_usd`` of today's budget; None when it does not fit (no budget: always granted)."""
         budget = self.budget_for(workflow)
-        reservation = Reservation(uuid.uuid4().hex, workflow, utc_today(), amount_usd)
         if budget is None:
-            return reservation
+            return Reservation("", workflow, _NO_DAY, amount_usd)
+        reservation = Reservation(uuid.uuid4().hex, workflow, utc_today(), amount_usd)
         args = (reservation.id, workflow, reservation.day, amount_usd, budget, self.ttl_s)
         if self._threaded:
             granted, committed = await asyncio.to_thread(self.store.reserve, *args)
