@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from langgraph_sdk import get_client
 
-from tests.conftest import model_env
+from tests.conftest import PRICES_DOUBLE, model_env
 from tests.doubles.llm_server import LLMServerDouble
 from tests.support.examples import example_input
 from tests.support.langgraph_server import DevServer, free_port, write_config
@@ -164,6 +164,7 @@ async def test_api_key_protects_every_request_and_the_process_environment_wins_o
     )
     env = {
         **_base_env(tmp_path),
+        "TRADEFLOW_PRICES_FILE": str(PRICES_DOUBLE),
         "TRADEFLOW_API_KEY": "k-7f3a91",
         "TRADEFLOW_ROUTER_CONFIG": str(_table(tmp_path / "process.yaml", "from-process", base)),
     }
