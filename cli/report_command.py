@@ -7,9 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from analytics.queries import ReportRequest, cost_columns, cost_report, parse_since, trend_report
 from analytics.reports import FORMATS, render
-from analytics.runtime import make_store
 from core.settings import get_settings
 
 
@@ -27,6 +25,10 @@ def add_report_parser(sub: Any) -> None:
 
 
 def report(args: argparse.Namespace) -> int:
+    # The analytics store and its drivers load only for this command: every other command starts without them.
+    from analytics.queries import ReportRequest, cost_columns, cost_report, parse_since, trend_report
+    from analytics.runtime import make_store
+
     store = make_store(get_settings())
     store.migrate()
     filters = {k: v for k, v in (("workflow", args.workflow), ("model", args.model)) if v}

@@ -6,15 +6,7 @@ import argparse
 import asyncio
 from typing import Any
 
-import httpx
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
-
 from core.errors import SettingsError
-from router.probes import probe_all
-from router.request import RouteRequest
-from router.runtime import process_router
-from router.status import backend_status
-from router.tokens import estimate_tokens
 
 
 def add_router_parsers(sub: Any) -> None:
@@ -34,6 +26,12 @@ def add_router_parsers(sub: Any) -> None:
 
 
 async def _route(args: argparse.Namespace) -> int:
+    from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+    from router.request import RouteRequest
+    from router.runtime import process_router
+    from router.tokens import estimate_tokens
+
     router = process_router()
     messages: list[BaseMessage] = [SystemMessage(args.system)] if args.system else []
     messages.append(HumanMessage(args.prompt))
@@ -71,6 +69,12 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
 
 
 async def _backends(args: argparse.Namespace) -> int:
+    import httpx
+
+    from router.probes import probe_all
+    from router.runtime import process_router
+    from router.status import backend_status
+
     if args.server:
         try:
             async with httpx.AsyncClient(timeout=5) as client:

@@ -12,17 +12,14 @@ import json
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.runnables import RunnableConfig
-from langgraph.types import Command
-
-from analytics.runtime import handler as analytics_handler
-from core.persistence import open_async_checkpointer
 from core.settings import get_settings
 from graphs.errors import InvalidInputError
 from graphs.registry import GRAPHS, get_entry, load_builder, validate_input, validate_resume
-from graphs.validation import validate_context
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 
 def add_run_parser(sub: Any) -> None:
@@ -52,6 +49,8 @@ def _parse_json_arg(graph_id: str, flag: str, text: str) -> Any:
 
 
 def _context(graph_id: str, text: str | None) -> Any:
+    from graphs.validation import validate_context  # loads the router: only when a graph is run
+
     values = _parse_json_arg(graph_id, "--context", text) if text else {}
     return validate_context(graph_id, values, prefix="--context")
 
@@ -61,6 +60,12 @@ def _log(message: str) -> None:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    # Loaded here, not at import: `tradeflow graphs` and the other commands start without them.
+    from langgraph.types import Command
+
+    from analytics.runtime import handler as analytics_handler
+    from core.persistence import open_async_checkpointer
+
     graph_id = get_entry(args.graph).graph_id
     settings = get_settings()
     builder = load_builder(graph_id)

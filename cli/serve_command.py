@@ -13,7 +13,6 @@ from typing import Any
 
 from core.errors import SettingsError
 from core.settings import Settings, get_settings
-from graphs.chat_models import probe_models
 
 # The CLI phones home for analytics and version checks unless told not to; tracing stays off unless
 # the user turned it on in settings.
@@ -70,6 +69,8 @@ def serve(args: argparse.Namespace) -> int:
     if not Path(args.config).is_file():
         raise SettingsError("--config", f"{args.config} does not exist")
     ensure_port_free(settings.host, settings.port)
+    from graphs.chat_models import probe_models  # the model stack loads only for this command
+
     reachable, sentence = asyncio.run(probe_models(settings))
     print(("" if reachable else "WARNING: ") + sentence, flush=True)  # noqa: T201
     if not reachable:

@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, NotRequired
+from typing import Any
 
 from langgraph.graph import END, START, StateGraph
-from pydantic import ConfigDict, with_config
-from typing_extensions import TypedDict
 
+from graphs.heartbeat.state import HeartbeatInput, HeartbeatState
 from graphs.serving import serve
 
-
-@with_config(ConfigDict(extra="forbid", use_attribute_docstrings=True))
-class HeartbeatInput(TypedDict):
-    """What a probe sends."""
-
-    message: str
-    """Any text; it comes back unchanged."""
-
-
-class HeartbeatState(TypedDict):
-    """State of the heartbeat graph."""
-
-    message: str
-    """The probe's text."""
-    handled_at: NotRequired[str]
-    """UTC time at which the graph ran, ISO 8601."""
+__all__ = ["HeartbeatInput", "HeartbeatState", "builder", "graph"]
 
 
 async def stamp(state: HeartbeatState) -> dict[str, Any]:
