@@ -2,7 +2,8 @@
 
 Targets: ``import router.chat_model`` <= 0.8 s and ``tradeflow graphs`` <= 1.5 s. Baselines in the same rounds:
 the bare interpreter (``python -c pass``) and ``from langchain_core.language_models import BaseChatModel`` (the
-class RoutedChatModel subclasses: the floor of the first figure, LangChain's own import cost). Rounds interleave the commands; a figure is the median of rounds.
+class RoutedChatModel subclasses: the floor of the first figure, LangChain's own import cost). Rounds interleave
+the commands; a figure is the median of rounds.
 
     .venv/bin/python benchmarks/startup.py [--rounds 7]
 """
