@@ -2,7 +2,9 @@
 
 * One asyncio stub server (benchmarks/stub_llm.py) in its own process answers every client.
 * Each client runs in its own long-lived worker process: a direct ``ChatOpenAI.ainvoke`` (the baseline),
-  ``RoutedChatModel`` over 3 and over 100 backends, the router subgraph, the ``llm_router`` graph as the server
+  ``RoutedChatModel`` over 3 and over 100 backends, LangGraph's own floor for the subgraph's shape (three nodes,
+  conditional edges, the middle one making the same ChatOpenAI call), the router subgraph, the ``llm_router`` graph
+  as the server
   runs it (analytics handler attached, rows written to SQLite), and LiteLLM's ``Router.acompletion`` with prices
   set (when litellm is installed; ``make bench`` installs it). No client shares a process or an event loop with
   another, so work one leaves on its loop (LiteLLM's post-call logging) is charged to it, not to the next call.
@@ -21,6 +23,7 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import operator
 import os
 import socket
 import statistics
@@ -30,15 +33,19 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Annotated, Any
+
+from typing_extensions import TypedDict
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 PROMPT = "Summarise the settlement break in one sentence."
-CLIENTS = ("chatopenai", "routed_3", "routed_100", "subgraph", "llm_router_graph", "litellm")
+CLIENTS = ("chatopenai", "routed_3", "routed_100", "langgraph_floor", "subgraph", "llm_router_graph", "litellm")
 LABELS = {
     "chatopenai": "chatopenai",
     "routed_3": "routed_chat_model_3_backends",
     "routed_100": "routed_chat_model_100_backends",
+    "langgraph_floor": "langgraph_three_node_floor",
     "subgraph": "router_subgraph",
     "llm_router_graph": "llm_router_graph_with_analytics",
     "litellm": "litellm_router_acompletion",
@@ -99,6 +106,8 @@ def _client(kind: str, base_url: str) -> Callable[[], Awaitable[object]]:
         )  # fmt: skip
         payload = [{"role": "user", "content": PROMPT}]
         return lambda: lite.acompletion(model="desk", messages=payload)
+    if kind == "langgraph_floor":
+        return _floor(base_url)
     workdir = Path(tempfile.mkdtemp(prefix="tradeflow-bench-"))
     _setup_tradeflow(base_url, 100 if kind == "routed_100" else 3, workdir)
     if kind in ("routed_3", "routed_100"):
@@ -114,6 +123,44 @@ def _client(kind: str, base_url: str) -> Callable[[], Awaitable[object]]:
     from graphs.llm_router import graph as served
 
     return lambda: served.ainvoke({"prompt": PROMPT})
+
+
+class _FloorState(TypedDict, total=False):
+    prompt: str
+    answer: str
+    attempts: Annotated[list[dict[str, Any]], operator.add]
+
+
+def _floor(base_url: str) -> Callable[[], Awaitable[object]]:
+    """The subgraph's shape with nothing of the router in it: what LangGraph itself costs around the call."""
+    from langchain_core.messages import HumanMessage
+    from langchain_openai import ChatOpenAI
+    from langgraph.graph import END, START, StateGraph
+    from pydantic import SecretStr
+
+    State = _FloorState
+    direct = ChatOpenAI(model="test-model", api_key=SecretStr("k"), base_url=base_url, max_retries=0)
+
+    async def rank(state: State) -> dict[str, Any]:
+        return {"attempts": []}
+
+    async def call(state: State) -> dict[str, Any]:
+        reply = await direct.ainvoke([HumanMessage(state["prompt"])])
+        return {"answer": reply.text, "attempts": [{"backend": "stub"}]}
+
+    async def account(state: State) -> dict[str, Any]:
+        return {}
+
+    builder = StateGraph(State)
+    builder.add_node("rank_backends", rank)
+    builder.add_node("call_backend", call)
+    builder.add_node("account", account)
+    builder.add_edge(START, "rank_backends")
+    builder.add_conditional_edges("rank_backends", lambda s: "call_backend", ["call_backend", "account"])
+    builder.add_conditional_edges("call_backend", lambda s: "account", ["call_backend", "account"])
+    builder.add_edge("account", END)
+    graph = builder.compile()
+    return lambda: graph.ainvoke({"prompt": PROMPT})
 
 
 def _worker(kind: str, base_url: str) -> None:
