@@ -11,17 +11,25 @@ from router.engine import Router
 from router.seed import seed_latency
 from router.spend_store import PostgresSpendStore, SpendStore, SqliteSpendStore
 
+_stores: list[SpendStore] = []
+
 
 @on_settings_reset
 def _forget_routers() -> None:
     router_for.cache_clear()
+    while _stores:
+        _stores.pop().close()
 
 
 def spend_store_for(settings: Settings) -> SpendStore:
     """Postgres when ``DATABASE_URL`` is set, else SQLite next to the checkpoints (``router.sqlite``)."""
+    store: SpendStore
     if settings.database_url:
-        return PostgresSpendStore(settings.database_url)
-    return SqliteSpendStore(settings.data_dir / "router.sqlite")
+        store = PostgresSpendStore(settings.database_url)
+    else:
+        store = SqliteSpendStore(settings.data_dir / "router.sqlite")
+    _stores.append(store)
+    return store
 
 
 @functools.cache

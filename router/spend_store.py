@@ -85,6 +85,9 @@ class SpendStore(Protocol):
     def spent(self, workflow: str, day: date) -> float:
         """Settled spend of ``workflow`` on ``day``."""
 
+    def close(self) -> None:
+        """Release connections (the store opens them again if used)."""
+
 
 class MemorySpendStore:
     """The same bookkeeping in process memory (a router built without a database)."""
@@ -120,6 +123,9 @@ class MemorySpendStore:
         """See :class:`SpendStore`."""
         with self._lock:
             return self._spent.get((workflow, day), 0.0)
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 class SqliteSpendStore:
@@ -206,6 +212,13 @@ class SqliteSpendStore:
         """See :class:`SpendStore`."""
         spent, _ = self._transaction(lambda conn: self._committed(conn, workflow, day.isoformat(), time.time()))
         return float(spent)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 class PostgresSpendStore:

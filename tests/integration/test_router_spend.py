@@ -73,7 +73,10 @@ def test_two_processes_50_concurrent_calls_stay_within_the_budget(
         if store == "postgres"
         else SqliteSpendStore(tmp_path / "data" / "router.sqlite")
     )
-    spent = ledger.spent("spend-test", utc_today())
+    try:
+        spent = ledger.spent("spend-test", utc_today())
+    finally:
+        ledger.close()
     assert 0 < spent <= budget + one_call
     assert 5 <= answered <= 11
     assert len(llm_double.requests_for(MODEL)) == answered  # a refused call never reached the model

@@ -85,6 +85,8 @@ def test_sqlite_store_keeps_spend_across_instances_and_expires_lost_reservations
     granted, committed = again.reserve("r2", "w", day, 0.7, 1.0, ttl_s=300)
     assert (granted, committed) == (True, pytest.approx(1.0))
     assert again.reserve("r3", "w", day, 0.01, 1.0, ttl_s=300)[0] is False
+    first.close()
+    again.close()
 
 
 def test_a_backend_no_price_covers_names_the_backend_and_the_file() -> None:
