@@ -94,6 +94,7 @@ class LLMDouble(Process):
         """The server's model settings pointing at this double (the repo's tests/conftest.py model_env)."""
         return {
             "TRADEFLOW_ROUTER_CONFIG": str(REPO / "tests" / "fixtures" / "router_double.yaml"),
+            "TRADEFLOW_PRICES_FILE": str(REPO / "tests" / "fixtures" / "prices_double.yaml"),
             "TRADEFLOW_LLM_PROVIDER": "openai",
             "OPENAI_API_KEY": "test-key-for-double",
             "OPENAI_BASE_URL": f"{self.url}/v1",
