@@ -81,7 +81,6 @@ class Settings(BaseSettings):
     routing_strategy: Strategy | None = _alias("TRADEFLOW_ROUTING_STRATEGY")
     prices_file: Path | None = _alias("TRADEFLOW_PRICES_FILE")
     router_first_token_max_s: float | None = _alias("TRADEFLOW_ROUTER_FIRST_TOKEN_MAX_S")
-    fan_out_max_concurrency: int = _alias("TRADEFLOW_FAN_OUT_MAX_CONCURRENCY", 8)
     analytics_retention_days: int = _alias("TRADEFLOW_ANALYTICS_RETENTION_DAYS", 90)
     prometheus_multiproc_dir: Path | None = _alias("PROMETHEUS_MULTIPROC_DIR")
     workflows_repo: Path | None = _alias("TRADEFLOW_WORKFLOWS_REPO")
@@ -120,15 +119,10 @@ class Settings(BaseSettings):
             raise ValueError(f"expected one of debug, info, warning, error, got {value!r}")
         return lowered.upper()
 
-    @field_validator("port", "analytics_retention_days", "guardrail_interval_s", "fan_out_max_concurrency", mode="before")
+    @field_validator("port", "analytics_retention_days", "guardrail_interval_s", mode="before")
     @classmethod
     def _bounded_int(cls, value: object, info: Any) -> int:
-        lo, hi = {
-            "port": (1, 65535),
-            "analytics_retention_days": (1, 36500),
-            "guardrail_interval_s": (0, 86400),
-            "fan_out_max_concurrency": (1, 1024),
-        }[
+        lo, hi = {"port": (1, 65535), "analytics_retention_days": (1, 36500), "guardrail_interval_s": (0, 86400)}[
             info.field_name
         ]
         try:
