@@ -24,7 +24,7 @@ async def test_1000_mismatches_run_at_most_the_spec_bound_of_model_calls_at_once
     spec = yaml.safe_load((REPO / "workflows" / "eod_reconciliation.yaml").read_text())
     [bound] = [s["max_concurrency"] for s in spec["steps"] if s.get("type") == "fan_out"]
     llm_double.set_behaviour(MODEL, Behaviour(latency_s=0.02))  # long enough for unbounded calls to overlap
-    from graphs.eod_reconciliation import graph
+    from graphs.eod_reconciliation.graph import graph
 
     books = [{"account": f"PB-{i // 100:03d}", "symbol": f"SYM{i:04d}", "quantity": 100 + i, "price": 10.0}
              for i in range(1000)]  # fmt: skip

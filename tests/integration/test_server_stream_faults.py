@@ -1,8 +1,9 @@
-"""Streaming a served graph through mid-stream faults: `langgraph dev`, langgraph-sdk, the LLM double.
+"""A served graph through a backend slow to its first token: `langgraph dev`, langgraph-sdk, the LLM double.
 
-market_brief's model call is streamed to the client (stream_mode messages-tuple). The primary backend (Ollama
-kind) breaks in each way a stream can; the run must succeed on the fallback, with the abandoned partial message
-closed as superseded and the answer under its own id.
+market_brief's model step runs the llm_router subgraph, whose calls are not streamed token by token (the spec
+compiler's choice): a stream cut, stall, malformed chunk or missing done line cannot reach it, and those faults
+are covered in-process, inside a streamed graph (tests/integration/test_router_hardening.py). What a served run
+can meet is a backend that never starts answering: the run must succeed on the fallback, well within the ceiling.
 """
 
 from __future__ import annotations
@@ -67,31 +68,11 @@ async def _stream(server: DevServer) -> tuple[dict[str, list[dict[str, Any]]], d
     return by_id, values
 
 
-@pytest.mark.parametrize(
-    ("fault", "behaviour"),
-    [
-        ("cut", Behaviour(fault="stream_cut")),
-        ("stall", Behaviour(fault="stall", stall_s=4)),
-        ("malformed chunk", Behaviour(fault="malformed_chunk")),
-        ("no done line", Behaviour(fault="missing_done")),
-        ("slow first token", Behaviour(fault="slow_first_token", first_token_delay_s=6)),
-    ],
-)
-async def test_a_streamed_run_succeeds_on_the_fallback(
-    server: DevServer, llm_double: LLMServerDouble, fault: str, behaviour: Behaviour
+async def test_a_served_run_hands_over_from_a_silent_backend_and_succeeds_on_the_fallback(
+    server: DevServer, llm_double: LLMServerDouble
 ) -> None:
-    llm_double.set_behaviour(PRIMARY, behaviour)
-    by_id, values = await _stream(server)
-    assert values["brief"].startswith(f"[{FALLBACK}:"), fault
-    assert len(llm_double.requests_for(PRIMARY)) >= 1
-    answer_id = next(
-        i for i, chunks in by_id.items() if "".join(c["content"] for c in chunks).startswith(f"[{FALLBACK}:")
-    )
-    assert "".join(c["content"] for c in by_id[answer_id]).strip() == values["brief"]
-    partial = [chunks for i, chunks in by_id.items() if i != answer_id and any(c["content"] for c in chunks)]
-    if partial:  # tokens of the primary reached the client before it broke: closed as superseded
-        [chunks] = partial
-        assert chunks[-1]["response_metadata"]["tradeflow_superseded"] is True
-        assert chunks[-1]["response_metadata"]["replaced_by"] == answer_id
-    elif fault != "slow first token":
-        pytest.fail(f"{fault}: no partial message reached the client before the fault")
+    llm_double.set_behaviour(PRIMARY, Behaviour(fault="slow_first_token", first_token_delay_s=6))
+    _, values = await _stream(server)
+    assert values["brief"].startswith(f"[{FALLBACK}:")
+    assert len(llm_double.requests_for(PRIMARY)) == 1
+    assert len(llm_double.requests_for(FALLBACK)) == 1
