@@ -17,10 +17,10 @@ from prometheus_client import CollectorRegistry
 from analytics.callbacks import AnalyticsHandler
 from analytics.dashboards.build import VERSIONS_SQL
 from analytics.metrics import Metrics
-from analytics.prices import PriceTable
 from analytics.rows import Row, WorkflowRunRow
 from analytics.sqlite_store import SqliteStore
 from analytics.store import PostgresStore
+from core.prices import PriceTable
 from graphs.errors import LLMUnavailableError
 from graphs.registry import load_builder, validate_input
 from graphs.trade_break_triage.context import TriageContext
