@@ -4,8 +4,9 @@ Spill files live in one directory shared by every process of a deployment (``ana
 data directory). Each writer appends to a file of its own, named by process id and a random suffix, and
 holds an exclusive ``flock`` on it while it appends. Any writer replays every file it can lock: its own
 once the outage is over, and a crashed process's file (whose lock died with it) on its next start. Replay
-streams the file in batches and records the byte offset reached in a ``.offset`` file after each batch,
-so a crash mid-replay never writes a row twice and the work is linear in the file's size.
+streams the file in batches and records the byte offset reached in a ``.offset`` file after each batch, so an
+outage or crash mid-replay resumes there and the work is linear in the file's size. Delivery is at least once:
+only a crash between writing a batch and recording its offset writes that one batch again.
 """
 
 from __future__ import annotations
@@ -42,8 +43,12 @@ class SpillFile:
         """Append ``rows`` and flush them to the OS (they survive this process)."""
         if self._handle is None:
             self.directory.mkdir(parents=True, exist_ok=True)
-            handle = self.path.open("a")
+            # Created and locked under a name replay does not list, then renamed: a replayer can never lock (and
+            # remove) the file between its creation and this writer's lock, which would orphan what follows.
+            hidden = self.path.with_name(f".{self.path.name}.new")
+            handle = hidden.open("a")
             fcntl.flock(handle, fcntl.LOCK_EX)
+            hidden.rename(self.path)
             self._handle = handle
         self._handle.write("".join(json.dumps(row_to_dict(row), default=str) + "\n" for row in rows))
         self._handle.flush()
@@ -100,6 +105,10 @@ def replay_directory(
     if not directory.is_dir():
         return 0
     written = 0
+    for hidden in directory.glob(f".*{SPILL_SUFFIX}.new"):
+        with _claimed(hidden) as handle:
+            if handle is not None:
+                hidden.unlink()  # a writer died between creating its file and naming it: nothing was written to it
     for offset_path in directory.glob(f"*{OFFSET_SUFFIX}"):
         if not offset_path.with_suffix(SPILL_SUFFIX).exists():
             offset_path.unlink(missing_ok=True)  # the data file was replayed; a crash left its offset behind
@@ -136,6 +145,7 @@ def _replay_file(
     if batch:
         write(batch)
         written += len(batch)
+        offset_path.write_text(str(handle.tell()))  # a crash before the unlink below then writes nothing twice
     path.unlink()
     offset_path.unlink(missing_ok=True)
     if lost:

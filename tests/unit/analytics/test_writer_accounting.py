@@ -10,6 +10,7 @@ import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from analytics.errors import StoreUnavailableError
@@ -164,4 +165,50 @@ def test_a_live_writers_spill_file_is_left_to_it(tmp_path: Path) -> None:
     owner.flush()  # the store is back: the owner releases its file and replays it
     owner.close()
     assert _count(db) == 80
+    assert list(spill.iterdir()) == []
+
+
+def test_a_spill_file_is_locked_before_replay_can_see_it(tmp_path: Path) -> None:
+    """Regression: the file was created, then locked; a replayer in between could take it, replay nothing and
+    unlink it, and the writer's rows went to an orphaned file while counted as spilled."""
+    from analytics.spill import SpillFile, _claimed
+
+    spill = SpillFile(tmp_path / "spill")
+    spill.append(_rows(3))
+    visible = list((tmp_path / "spill").glob("*.jsonl"))
+    assert visible == [spill.path]
+    with _claimed(spill.path) as handle:  # another open file description: flock refuses it
+        assert handle is None
+    assert list((tmp_path / "spill").glob(".*")) == []
+    spill.release()
+    with _claimed(visible[0]) as handle:
+        assert handle is not None
+
+
+def test_a_crash_after_the_last_batch_writes_nothing_twice(tmp_path: Path) -> None:
+    from analytics.spill import replay_directory
+
+    spill = tmp_path / "spill"
+    _spill_file(spill, _rows(250))
+    written: list[Row] = []
+
+    def crash_before_unlink(batch: list[Row]) -> None:
+        written.extend(batch)
+
+    real_unlink = Path.unlink
+    calls = {"n": 0}
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if self.suffix == ".jsonl" and calls["n"] == 0:
+            calls["n"] += 1
+            raise OSError("crash")
+        real_unlink(self, missing_ok=missing_ok)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Path, "unlink", unlink)
+        with pytest.raises(OSError, match="crash"):
+            replay_directory(spill, crash_before_unlink, 100, lambda n: None)
+    assert len(written) == 250
+    assert replay_directory(spill, crash_before_unlink, 100, lambda n: None) == 0
+    assert len(written) == 250
     assert list(spill.iterdir()) == []
