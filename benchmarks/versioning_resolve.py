@@ -75,7 +75,7 @@ def main() -> None:
             return resolver.resolve("market_brief", label="champion", unit_key="desk-7")
 
         def cold() -> object:
-            resolver._token = object()  # what a label move does to the cache: the next call reads again
+            resolver.forget()  # what a label move does to the cache: the next call reads again
             resolver._shas.clear()
             return resolver.resolve("market_brief", label="production")
 
