@@ -5,7 +5,8 @@
   state: checkpointed, so resumes after an interrupt or a crash keep it, whatever labels do meanwhile.
 * ``run`` runs that version's compiled spec (cached per version) as a subgraph: checkpoints, interrupts
   and streaming nest under this node.
-* ``record`` waits for a shadow run started beside it and stamps the end.
+* ``record`` stamps the end. A shadow run started beside it (see :mod:`versioning.shadow`) is never
+  waited for, and is cancelled when ``run`` is.
 
 Studio draws the spec of the workflow the assistant (or run) names inside ``run``, LLM steps included.
 """
@@ -29,7 +30,7 @@ from typing_extensions import TypedDict
 from versioning.compile import CompiledWorkflow
 from versioning.errors import ResolutionError
 from versioning.resolve import Resolution, Resolver
-from versioning.shadow import start_shadow, wait_for_shadow
+from versioning.shadow import shadow_scope, start_shadow
 from versioning.tools import ASSET_EVENTS
 
 # The custom callback event analytics reads the run's version from (analytics.callbacks.VERSION_EVENT).
@@ -161,13 +162,13 @@ def versioned_builder(
             compiled = await asyncio.to_thread(found.compiled, workflow, version)
         graph = drawn_graph if drawn_key == (workflow, version) and drawn_graph is not None else compiled.graph
         keys = compiled.output_keys
-        result = await graph.ainvoke(state.get("input") or {}, config, context=compiled.make_context(
-            state.get("context")), output_keys=[*keys, ASSET_EVENTS])  # fmt: skip
+        with shadow_scope(state.get("pair_id")):
+            result = await graph.ainvoke(state.get("input") or {}, config, context=compiled.make_context(
+                state.get("context")), output_keys=[*keys, ASSET_EVENTS])  # fmt: skip
         output = {key: result[key] for key in keys if key in result and key != ASSET_EVENTS}
         return {"output": output, ASSET_EVENTS: list(result.get(ASSET_EVENTS) or [])}
 
     async def record(state: VersionedState) -> dict[str, Any]:
-        await wait_for_shadow(state.get("pair_id"))
         return {"finished_at": datetime.now(UTC).isoformat()}
 
     builder: StateGraph[Any, Any, Any, Any] = StateGraph(
