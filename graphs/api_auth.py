@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from typing import Any
@@ -21,7 +22,7 @@ from langgraph_sdk import Auth, get_client
 from core.settings import get_settings
 from graphs.errors import InvalidInputError
 from graphs.registry import GRAPHS, graph_id_for_assistant, validate_input, validate_resume
-from graphs.validation import context_from_run, validate_context
+from graphs.validation import VERSIONED, context_from_run, validate_context
 
 logger = logging.getLogger(__name__)
 
@@ -67,16 +68,38 @@ def _problems_for(graph_id: str, kwargs: dict[str, Any]) -> InvalidInputError | 
     return None
 
 
+async def _versioned_resume_problem(thread_id: object, resume: object) -> InvalidInputError | None:
+    """A ``versioned_workflow`` resume, checked against the handler of the step the thread waits at."""
+    if thread_id is None:
+        return None
+    from graphs.versioned_resume import check_versioned_resume  # Git and the spec compiler: only for resumes
+
+    key = get_settings().api_key
+    async with get_client(api_key=key) if key else get_client() as client:
+        state = await client.threads.get_state(str(thread_id))
+    waiting = [i.get("value") for task in state.get("tasks") or [] for i in task.get("interrupts") or []]
+    values = state.get("values")
+    try:
+        await asyncio.to_thread(check_versioned_resume, values if isinstance(values, dict) else {}, waiting, resume)
+    except InvalidInputError as exc:
+        return exc
+    return None
+
+
 @auth.on.threads.create_run
 async def validate_run(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate) -> None:
-    """Refuse a run whose input or resume value does not fit its graph."""
+    """Refuse a run whose input or resume value does not fit its graph (or the step its thread waits at)."""
     assistant_id = value.get("assistant_id")
     if assistant_id is None:
         return
     graph_id = await _graph_id(str(assistant_id))
     if graph_id is None:
         return
-    problem = _problems_for(graph_id, dict(value.get("kwargs") or {}))
+    kwargs = dict(value.get("kwargs") or {})
+    problem = _problems_for(graph_id, kwargs)
+    command = kwargs.get("command") or {}
+    if problem is None and graph_id == VERSIONED and "resume" in command:
+        problem = await _versioned_resume_problem(value.get("thread_id"), command["resume"])
     if problem is not None:
         logger.info("refused run for %s: %s", graph_id, problem)
         raise Auth.exceptions.HTTPException(status_code=422, detail=str(problem))

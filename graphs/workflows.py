@@ -62,6 +62,9 @@ def registry() -> Registry:
                  writes=("ranked",))  # fmt: skip
     reg.add_resume_handler("approval", triage.record_approval, writes=("decision", "approver", "approval_comment"),
                            instructions=triage.APPROVAL_INSTRUCTIONS)  # fmt: skip
+    reg.add_resume_handler("four_eyes", triage.record_four_eyes,
+                           writes=("decision", "approver", "checker", "approval_comment"),
+                           instructions=triage.FOUR_EYES_INSTRUCTIONS)  # fmt: skip
     return reg
 
 

@@ -143,3 +143,41 @@ async def test_an_interrupted_run_keeps_its_version_through_a_rollback(
     fresh = await sdk.runs.wait(None, "versioned_workflow", input=payload)
     assert isinstance(fresh, dict)
     assert fresh["version"] == 1
+
+
+async def test_a_resume_is_checked_against_the_handler_of_the_step_it_answers(
+    http: httpx.AsyncClient, sdk: LangGraphClient
+) -> None:
+    """Broke: every versioned resume was checked as a plain approval, whatever the waiting step's handler: a
+    valid four-eyes answer was refused with 422, and a plain approval sent to a four-eyes step started a run."""
+    checker = "  checker: {type: string, description: Second approver.}\n"
+    text = (
+        variant("trade_break_triage", "four eyes")
+        .replace("id: trade_break_triage", "id: four_eyes_triage", 1)
+        .replace("resume: approval", "resume: four_eyes")
+        .replace("  approver: {type: string", checker + "  approver: {type: string")
+    )
+    await publish(http, text, "four eyes above the threshold")
+    await http.put("/workflows/four_eyes_triage/labels/production", json={"version": 1, "reason": "go"})
+    thread = (await sdk.threads.create())["thread_id"]
+    payload = {"workflow": "four_eyes_triage", "input": example_input("trade_break_triage")}
+    paused = await sdk.runs.wait(thread, "versioned_workflow", input=payload)
+    assert isinstance(paused, dict)
+    assert '"checker"' in paused["__interrupt__"][0]["value"]["instructions"]
+    runs_before = len(await sdk.runs.list(thread))
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await sdk.runs.wait(thread, "versioned_workflow", command={"resume": {"approved": True, "approver": "a.n"}})
+    assert refused.value.response.status_code == 422
+    detail = refused.value.response.json()["detail"]
+    assert "resume.checker: expected the checker's name" in detail
+    assert "step 'request_approval', handler 'four_eyes'" in detail
+    assert len(await sdk.runs.list(thread)) == runs_before  # refused before the run existed
+    same = {"approved": True, "approver": "a.n", "checker": "a.n"}
+    with pytest.raises(httpx.HTTPStatusError, match="422"):
+        await sdk.runs.wait(thread, "versioned_workflow", command={"resume": same})
+    answer = {"approved": True, "approver": "a.n", "checker": "b.m", "comment": "both of us"}
+    final = await sdk.runs.wait(thread, "versioned_workflow", command={"resume": answer})
+    assert isinstance(final, dict)
+    assert (final["version"], final["output"]["status"], final["output"]["approver"]) == (1, "resolution_approved",
+                                                                                          "a.n")  # fmt: skip
+    assert (await sdk.threads.get_state(thread))["values"]["version"] == 1
