@@ -181,3 +181,34 @@ async def test_a_resume_is_checked_against_the_handler_of_the_step_it_answers(
     assert (final["version"], final["output"]["status"], final["output"]["approver"]) == (1, "resolution_approved",
                                                                                           "a.n")  # fmt: skip
     assert (await sdk.threads.get_state(thread))["values"]["version"] == 1
+
+
+async def test_a_stale_label_move_rollback_ramp_or_stop_is_a_409(http: httpx.AsyncClient) -> None:
+    """Broke: label moves, rollbacks, ramps and stops overwrote whatever a concurrent mover had done."""
+    for marker in ("v1", "v2", "v3"):
+        await publish(http, variant("market_brief", marker).replace("id: market_brief", "id: cas_brief", 1), marker)
+    for version in (1, 2):
+        await http.put("/workflows/cas_brief/labels/production", json={"version": version, "reason": "go"})
+    stale = await http.put("/workflows/cas_brief/labels/production", json={"version": 3, "expect": 1})
+    assert (stale.status_code, stale.json()["field"]) == (409, "label")
+    assert "points at version 2, not version 1" in stale.json()["error"]
+    rolled = await http.post("/workflows/cas_brief/rollback", json={"reason": "x", "expect": 3})
+    assert (rolled.status_code, rolled.json()["field"]) == (409, "label")
+    guarded = await http.put("/workflows/cas_brief/labels/production",
+                             json={"version": 3, "expect": 2, "guardrail": {"max_error_rate": 0.3}})  # fmt: skip
+    assert guarded.json() == {"workflow": "cas_brief", "label": "production", "from": 2, "to": 3}
+    arms = [{"name": "control", "version": 1, "weight": 0.5}, {"name": "treatment", "version": 3, "weight": 0.5}]
+    started = await http.post("/experiments", json={"workflow": "cas_brief", "arms": arms, "name": "cas-ab"})
+    assert started.json()["revision"] == 0
+    ramped = await http.post("/experiments/cas-ab/ramp", json={"weights": {"control": 0.2, "treatment": 0.8},
+                                                              "revision": 0})  # fmt: skip
+    assert ramped.json()["revision"] == 1
+    again = await http.post("/experiments/cas-ab/ramp", json={"weights": {"control": 0.5, "treatment": 0.5},
+                                                             "revision": 0})  # fmt: skip
+    assert (again.status_code, again.json()["field"]) == (409, "revision")
+    assert (await http.post("/experiments/cas-ab/stop", json={"revision": 1})).status_code == 200
+    twice = await http.post("/experiments/cas-ab/stop", json={})
+    assert (twice.status_code, twice.json()["field"]) == (409, "experiment")
+    actions = [(e["action"], e["to_version"]) for e in (await http.get("/workflows/cas_brief/audit")).json()]
+    assert actions == [("move", 1), ("move", 2), ("move", 3), ("guardrail", 3), ("experiment_start", None),
+                       ("experiment_ramp", None), ("experiment_stop", None)]  # fmt: skip
