@@ -56,7 +56,7 @@ def wanted() -> dict[str, dict[str, Any]]:
     found = {}
     for workflow, versions in sorted(svc.store.all_versions().items()):
         summary = svc.spec(workflow, versions[-1].version)[0].description.strip()
-        about = f"published workflow {workflow!r} at its production label (versioned_workflow)"
+        about = f"published workflow {workflow!r} at its production label, run by versioned_workflow"
         found[assistant_id(workflow)] = {
             "name": workflow, "context": {"workflow": workflow, "label": "production"},
             "metadata": {"tradeflow_workflow": workflow},

@@ -193,7 +193,10 @@ class Labels:
             raise LabelError(f"label {label!r} of workflow {workflow!r} points at no version; nothing to roll back")
         target = to if to is not None else self.previous(workflow, label)
         if target is None:
-            raise LabelError(f"label {label!r} of {workflow!r} has no earlier version to roll back to; name one")
+            raise LabelError(
+                f"to: label {label!r} of {workflow!r} has no earlier version to roll back to (it was first pointed "
+                f"at version {current}); name the version to roll back to", field="to",
+            )  # fmt: skip
         return self.move(workflow, label, target, actor=actor, reason=reason, action="rollback", expect=current)
 
     def set_guardrail(self, workflow: str, label: str, guardrail: Guardrail | None, *, actor: str) -> None:
