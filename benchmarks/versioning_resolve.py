@@ -6,7 +6,7 @@ Baselines, measured in the same run:
   which is what every run would pay without the cache;
 * assignment: SHA-256 of the same salted key alone (the floor of any salted cryptographic hash).
 Each figure is the median of interleaved rounds of per-call medians. The cache check on SQLite is one
-``PRAGMA data_version`` per call; on Postgres (``--store postgres``) it reads a counter the LISTEN thread bumps.
+``PRAGMA data_version`` per call; on Postgres (``--store postgres``) it reads the epoch the LISTEN thread keeps.
 
     .venv/bin/python benchmarks/versioning_resolve.py [--rounds 15] [--calls 2000] [--store sqlite|postgres]
 """
