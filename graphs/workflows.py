@@ -51,7 +51,9 @@ def registry() -> Registry:
     )
     reg.add_tool("market_brief.compute_figures", market_brief.compute_market_figures,
                  reads=("positions", "limits", "currency"), writes=("figures",))  # fmt: skip
-    reg.add_tool("trade_break_triage.auto_approve", triage.auto_approve, reads=(),
+    reg.add_tool("trade_break_triage.assess_approval", triage.assess_approval, reads=("trade_break", "fx_rates"),
+                 writes=("requires_approval", "threshold_notional", "requested_by"))  # fmt: skip
+    reg.add_tool("trade_break_triage.auto_approve", triage.auto_approve, reads=("trade_break", "requested_by"),
                  writes=("decision", "approver", "approval_comment"))  # fmt: skip
     reg.add_tool("trade_break_triage.record_outcome", triage.record_outcome, reads=("decision",), writes=("status",))
     reg.add_tool("eod_reconciliation.match_positions", reconciliation.match_positions,

@@ -177,7 +177,7 @@ def approval_node(step: ApprovalStep, handler: ResumeHandler, shared: StepContex
         # Raising instead would pin the bad value to this interrupt and every later resume would replay it.
         while True:
             try:
-                update = handler.func(interrupt(request))
+                update = handler.func(interrupt(request), namespace)
                 break
             except ResumeError as exc:
                 request = {**request, "problem": str(exc)}

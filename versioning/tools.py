@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ToolFunc = Callable[..., dict[str, Any] | Awaitable[dict[str, Any]]]
-ResumeFunc = Callable[[object], dict[str, Any]]
+ResumeFunc = Callable[[object, Mapping[str, Any]], dict[str, Any]]
 ASSET_EVENTS = "airflow_asset_events"
 
 
@@ -35,7 +35,8 @@ class ResumeHandler:
 
     name: str
     func: ResumeFunc
-    """Raises :class:`versioning.errors.ResumeError` naming each bad field."""
+    """``func(answer, state)`` (state with ``context``); raises :class:`versioning.errors.ResumeError` naming
+    each bad field."""
     writes: frozenset[str]
     instructions: str
     """How to answer (shown to the approver with the request)."""
