@@ -60,7 +60,7 @@ class ApprovalAudit:
 
     def decisions(self, *, thread_id: str | None = None, break_id: str | None = None) -> list[Decision]:
         """Recorded decisions, oldest first, optionally for one thread or one break."""
-        query, params = f"SELECT {_COLUMNS} FROM tradeflow_approval_audit WHERE 1 = 1", []
+        query, params = f"SELECT {_COLUMNS} FROM tradeflow_approval_audit WHERE 1 = 1", list[str]()
         if thread_id is not None:
             query, params = query + " AND thread_id = ?", [*params, thread_id]
         if break_id is not None:
@@ -69,8 +69,16 @@ class ApprovalAudit:
             cur.execute(self.db.sql(query + " ORDER BY id"), tuple(params))
             rows = cur.fetchall()
         return [
-            Decision(identity=r[1], requested_by=r[2], thread_id=r[3], run_id=r[4], workflow=r[5], break_id=r[6],
-                     decision=r[7], reason=r[8],
-                     decided_at=r[0].isoformat() if isinstance(r[0], datetime) else str(r[0]))  # fmt: skip
+            Decision(
+                identity=r[1],
+                requested_by=r[2],
+                thread_id=r[3],
+                run_id=r[4],
+                workflow=r[5],
+                break_id=r[6],
+                decision=r[7],
+                reason=r[8],
+                decided_at=r[0].isoformat() if isinstance(r[0], datetime) else str(r[0]),
+            )
             for r in rows
         ]

@@ -42,7 +42,7 @@ def parse_roles(values: Iterable[str]) -> tuple[Role, ...]:
             if name not in ROLES:
                 raise AccessDenied(f"unknown role {name!r}; roles: {', '.join(ROLES)}", 422, "role")
             if name not in roles:
-                roles.append(name)  # type: ignore[arg-type]
+                roles.append(name)
     if not roles:
         raise AccessDenied(f"at least one role is needed; roles: {', '.join(ROLES)}", 422, "role")
     return tuple(roles)

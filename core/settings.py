@@ -262,7 +262,9 @@ class Settings(BaseSettings):
 def is_placeholder(value: str) -> bool:
     """A value that stands in for a secret: empty, ``change-me...`` or another dummy marker (as in ``.env.example``)."""
     lowered = value.strip().lower()
-    return not lowered or lowered.startswith(("change-me", "changeme")) or any(m in lowered for m in _PLACEHOLDER_MARKERS)
+    return (
+        not lowered or lowered.startswith(("change-me", "changeme")) or any(m in lowered for m in _PLACEHOLDER_MARKERS)
+    )
 
 
 def _literal_values(annotation: Any) -> tuple[str, ...]:

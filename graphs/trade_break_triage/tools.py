@@ -57,9 +57,16 @@ def _append(state: Mapping[str, Any], identity: str, decision: str, reason: str)
     thread_id, run_id = _run_ids(config)
     trade_break = state.get("trade_break") or {}
     approval_audit().append(
-        Decision(identity=identity, thread_id=thread_id, run_id=run_id, workflow=WORKFLOW,
-                 break_id=str(trade_break.get("break_id", "")), decision=decision, reason=reason,
-                 requested_by=state.get("requested_by"))  # fmt: skip
+        Decision(
+            identity=identity,
+            thread_id=thread_id,
+            run_id=run_id,
+            workflow=WORKFLOW,
+            break_id=str(trade_break.get("break_id", "")),
+            decision=decision,
+            reason=reason,
+            requested_by=state.get("requested_by"),
+        )
     )
 
 

@@ -111,7 +111,10 @@ async def test_triage_bad_resume_asks_again_naming_the_field(provider: str) -> N
     assert "resume.approved" in pending.value["problem"]
     assert (await graph.aget_state(config)).next == ("request_approval",)
     named = await graph.ainvoke(Command(resume={"approved": True, "approver": "a.n"}), config)
-    assert "resume.approver: names 'a.n' but the request is authenticated as 'local'" in named["__interrupt__"][0].value["problem"]
+    assert (
+        "resume.approver: names 'a.n' but the request is authenticated as 'local'"
+        in named["__interrupt__"][0].value["problem"]
+    )
     final = await graph.ainvoke(Command(resume={"approved": True}), config)
     assert final["decision"] == "approved"
 
