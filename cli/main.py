@@ -7,8 +7,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from analytics.errors import ReportQueryError
 from access.errors import AccessDenied, UnknownKeyError
+from analytics.errors import ReportQueryError
 from cli.ab_command import add_ab_parser
 from cli.keys_command import add_keys_parser
 from cli.report_command import add_report_parser

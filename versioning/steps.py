@@ -177,7 +177,8 @@ def approval_node(step: ApprovalStep, handler: ResumeHandler, shared: StepContex
         # Raising instead would pin the bad value to this interrupt and every later resume would replay it.
         while True:
             try:
-                update = handler.func(interrupt(request), namespace)
+                answered = handler.func(interrupt(request), namespace)
+                update = await answered if inspect.isawaitable(answered) else answered
                 break
             except ResumeError as exc:
                 request = {**request, "problem": str(exc)}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ToolFunc = Callable[..., dict[str, Any] | Awaitable[dict[str, Any]]]
-ResumeFunc = Callable[[object, Mapping[str, Any]], dict[str, Any]]
+ResumeFunc = Callable[[object, Mapping[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
 ASSET_EVENTS = "airflow_asset_events"
 
 

@@ -7,6 +7,7 @@ Every decision, by a person or by policy, is appended to the approval audit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
@@ -52,22 +53,21 @@ def _run_ids(config: Mapping[str, Any]) -> tuple[str, str]:
     return thread_id, str(run_id)
 
 
-def _append(state: Mapping[str, Any], identity: str, decision: str, reason: str) -> None:
-    config = _config()
-    thread_id, run_id = _run_ids(config)
+async def _append(state: Mapping[str, Any], identity: str, decision: str, reason: str) -> None:
+    """Append to the audit in a thread (the server's event loop must not block on the database)."""
+    thread_id, run_id = _run_ids(_config())
     trade_break = state.get("trade_break") or {}
-    approval_audit().append(
-        Decision(
-            identity=identity,
-            thread_id=thread_id,
-            run_id=run_id,
-            workflow=WORKFLOW,
-            break_id=str(trade_break.get("break_id", "")),
-            decision=decision,
-            reason=reason,
-            requested_by=state.get("requested_by"),
-        )
+    decision_row = Decision(
+        identity=identity,
+        thread_id=thread_id,
+        run_id=run_id,
+        workflow=WORKFLOW,
+        break_id=str(trade_break.get("break_id", "")),
+        decision=decision,
+        reason=reason,
+        requested_by=state.get("requested_by"),
     )
+    await asyncio.to_thread(approval_audit().append, decision_row)
 
 
 def assess_approval(state: Mapping[str, Any], context: Any) -> dict[str, Any]:
@@ -82,7 +82,7 @@ def assess_approval(state: Mapping[str, Any], context: Any) -> dict[str, Any]:
     }
 
 
-def record_approval(value: object, state: Mapping[str, Any]) -> dict[str, Any]:
+async def record_approval(value: object, state: Mapping[str, Any]) -> dict[str, Any]:
     """A human's answer as the decision; the approver is the authenticated caller, checked for four eyes."""
     try:
         answer = parse_approval(value)
@@ -96,13 +96,13 @@ def record_approval(value: object, state: Mapping[str, Any]) -> dict[str, Any]:
         logger.warning("approval refused for %s: %s", caller.identity, problem.message)
         raise ResumeError([(problem.field, problem.message)])
     decision = "approved" if answer.approved else "rejected"
-    _append(state, caller.identity, decision, answer.comment)
+    await _append(state, caller.identity, decision, answer.comment)
     return {"decision": decision, "approver": caller.identity, "approval_comment": answer.comment}
 
 
-def auto_approve(state: Mapping[str, Any], context: Any) -> dict[str, Any]:
+async def auto_approve(state: Mapping[str, Any], context: Any) -> dict[str, Any]:
     """Approve a break below the threshold by policy."""
-    _append(state, "system", "auto_approved", "below approval threshold")
+    await _append(state, "system", "auto_approved", "below approval threshold")
     return {"decision": "auto_approved", "approver": "system", "approval_comment": "below approval threshold"}
 
 
