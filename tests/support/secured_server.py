@@ -7,16 +7,15 @@ returns a :class:`SecuredServer`. The access tests run against every entry: add 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from access.db import AccessDB
+from access.keys import KeyStore
 from tests.support.langgraph_server import DevServer
 
-TRADEFLOW = str(Path(sys.executable).parent / "tradeflow")
 # Identity -> roles of the keys every secured server is started with.
 IDENTITIES: dict[str, str] = {
     "alice": "operator",
@@ -44,22 +43,22 @@ class SecuredServer:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def add_keys(env: dict[str, str], cwd: Path) -> dict[str, str]:
-    """Store a key per identity with ``tradeflow keys add`` (as an operator would); revoke rex's."""
-    keys: dict[str, str] = {}
-    for identity, roles in IDENTITIES.items():
-        out = subprocess.run(
-            [TRADEFLOW, "keys", "add", identity, "--role", roles],
-            env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=True,
-        )  # fmt: skip
-        keys[identity] = out.stdout.splitlines()[1].strip()
-    key_id = keys["rex"].split("_")[1]
-    subprocess.run([TRADEFLOW, "keys", "revoke", key_id], env=env, cwd=cwd, capture_output=True, timeout=60, check=True)
+def add_keys(env: dict[str, str]) -> dict[str, str]:
+    """Store a key per identity in the server's access tables (as ``tradeflow keys add`` does); revoke rex's."""
+    store = KeyStore(AccessDB(env.get("DATABASE_URL"), Path(env["TRADEFLOW_DATA_DIR"]) / "access.sqlite"), 0)
+    try:
+        keys = {
+            identity: store.add(identity, roles.split(","), created_by="test")[1]
+            for identity, roles in IDENTITIES.items()
+        }
+        store.revoke(keys["rex"])
+    finally:
+        store.db.close()
     return keys
 
 
 def start_langgraph_dev(workdir: Path, env: dict[str, str]) -> SecuredServer:
-    keys = add_keys(env, workdir)
+    keys = add_keys(env)
     server = DevServer(workdir, env).start()
     return SecuredServer("langgraph-dev", server.url, keys, env, server.output, server.stop)
 
