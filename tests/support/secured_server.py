@@ -26,7 +26,7 @@ IDENTITIES: dict[str, str] = {
     "ann": "admin",
     "rex": "operator",  # revoked before the server starts
 }
-METRICS_TOKEN = "scrape-3b9f0e1c7a"
+METRICS_TOKEN = "test-scrape-3b9f0e1c7a"
 BODY_LIMIT = 64 * 1024
 
 
