@@ -190,15 +190,13 @@ def _find(values: Any, key: str) -> Any:
 
 
 async def _requested_by(thread_id: str) -> str | None:
-    """Who started the run waiting on ``thread_id`` (recorded in its state, or its subgraph's)."""
-    state = await get_client().threads.get_state(thread_id, subgraphs=True)
+    """Who started the run waiting on ``thread_id``: its state says, or the approval request it is waiting on."""
+    state = await get_client().threads.get_state(thread_id)
     found = _find(state.get("values"), "requested_by")
-    tasks = list(state.get("tasks") or [])
-    while found is None and tasks:
-        task = tasks.pop(0)
-        inner: Any = task.get("state") or {}
-        found = _find(inner.get("values"), "requested_by")
-        tasks.extend(inner.get("tasks") or [])
+    pending = [i for task in state.get("tasks") or [] for i in task.get("interrupts") or []]
+    for waiting in [*pending, *(state.get("interrupts") or [])]:
+        if found is None:
+            found = _find(waiting.get("value") if isinstance(waiting, dict) else None, "requested_by")
     return found if isinstance(found, str) else None
 
 
