@@ -25,6 +25,7 @@ airflow_support.configure(HOME)
 os.environ[MARK_VARIABLE] = uuid.uuid4().hex
 
 from tests.support.servers import LLMDouble, TradeflowServer  # noqa: E402
+from tests.support.workflows import Catalog, publish_catalog  # noqa: E402
 
 API_KEY = "bridge-test-key"
 _API: dict[str, airflow_support.AirflowAPIServer] = {}
@@ -104,3 +105,9 @@ def dags_folder(stack: TradeflowServer) -> Path:
 def api_server(stack: TradeflowServer) -> airflow_support.AirflowAPIServer:
     """``airflow api-server`` on the tests' DB, with user admin / ADMIN_PASSWORD (simple auth manager)."""
     return _API["server"].wait()
+
+
+@pytest.fixture(scope="session")
+def catalog(stack: TradeflowServer) -> Catalog:
+    """Specs published once on the session's server (see ``tests/support/workflows.py``)."""
+    return publish_catalog(stack.url, API_KEY)
