@@ -74,7 +74,8 @@ class WorkflowsClient:
                                                         "reason": "bridge tests"}))  # fmt: skip
 
 
-BRIEF_INPUT = {"as_of": "{{ ds }}", "positions": []}
+POSITIONS = [{"book": "EQ", "symbol": "AAPL", "quantity": 10, "price": 2.0, "prev_close": 1.9}]
+BRIEF_INPUT = {"as_of": "{{ ds }}", "positions": POSITIONS}
 BRIEF_SCHEDULE = {
     "cron": "30 7 * * 1-5", "timezone": "Europe/London", "retries": 2, "retry_delay_s": 60, "sla_s": 1800,
     "emits": ["tradeflow://briefs/market"], "input": BRIEF_INPUT,
@@ -107,7 +108,8 @@ def publish_catalog(url: str, api_key: str) -> Catalog:
     client.publish(spec_text("market_brief", "ab_brief", description="Morning market brief, treatment"))
     client.label("ab_brief", "production", 1)
     experiment = client.experiment(
-        "ab_brief", [{"name": "control", "weight": 0.5, "version": 1}, {"name": "treatment", "weight": 0.5, "version": 2}]
+        "ab_brief",
+        [{"name": "control", "weight": 0.5, "version": 1}, {"name": "treatment", "weight": 0.5, "version": 2}],
     )
     workflows = {item["workflow"]: item for item in client.get("/workflows")}
     return Catalog(url, api_key, workflows, experiment)
