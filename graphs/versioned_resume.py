@@ -1,6 +1,6 @@
 """The resume of a ``versioned_workflow`` run, checked against the approval step it waits at.
 
-Each approval step of a spec names its resume handler (``approval``, ``four_eyes``, ...), so what a valid
+Each approval step of a spec names its resume handler (``approval``, ``acknowledge``, ...), so what a valid
 answer looks like depends on the version the thread resolved and on the step it waits at. The thread's
 state says both: ``workflow`` and ``version`` (resolved once, checkpointed) and the pending interrupt's
 request, which carries its handler's instructions and the step's request fields. The check runs before
@@ -47,15 +47,21 @@ def waiting_handler(values: Mapping[str, Any], waiting: Sequence[object]) -> tup
     )
 
 
-def check_versioned_resume(values: Mapping[str, Any], waiting: Sequence[object], resume: object) -> dict[str, Any]:
-    """Validate ``resume`` with the waiting step's handler (Git and compile: call from a worker thread)."""
+def check_versioned_resume(values: Mapping[str, Any], waiting: Sequence[object], resume: object) -> str:
+    """Check ``resume`` with the waiting step's handler's shape check (no side effects); the handler's name.
+
+    Git reads and a compile: call from a worker thread.
+    """
     step, handler = waiting_handler(values, waiting)
+    if handler.check is None:
+        return handler.name
     try:
-        return handler.func(resume)
-    except ResumeError as exc:
-        problems = exc.problems or [("resume", str(exc))]
+        handler.check(resume)
+    except (ResumeError, InvalidInputError) as exc:
+        problems = list(exc.problems) or [("resume", str(exc))]
         raise InvalidInputError(
             VERSIONED,
             [(field, f"{message} (step {step!r}, handler {handler.name!r})") for field, message in problems],
             what="resume",
         ) from None
+    return handler.name

@@ -13,6 +13,8 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from access.db import AccessDB
+from access.keys import KeyStore
 from graphs.workflow_assistants import assistant_id
 from tests.conftest import model_env
 from tests.doubles.llm_server import LLMServerDouble
@@ -31,6 +33,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, llm_server: LLMServerDouble
            "TRADEFLOW_GUARDRAIL_INTERVAL_S": "60"}  # fmt: skip
     env.pop("DATABASE_URL", None)
     dev = DevServer(workdir, env).start()
+    store = KeyStore(AccessDB(None, workdir / "data" / "access.sqlite"), 0)
+    dev.approver_key = store.add("a.n", ["approver"], created_by="test")[1]  # type: ignore[attr-defined]
+    store.db.close()
     yield dev
     dev.stop()
 
@@ -106,7 +111,7 @@ async def test_a_published_workflow_is_an_assistant_studio_draws_with_the_router
         await asyncio.sleep(0.2)
     drawn = await sdk.assistants.get_graph(assistant, xray=True)
     ids = {node["id"] for node in drawn["nodes"]}
-    assert {"resolve", "record", "run:compute_market_figures", "run:write_brief:rank_backends",
+    assert {"resolve", "run:compute_market_figures", "run:write_brief:rank_backends",
             "run:write_brief:call_backend", "run:write_brief:account"} <= ids  # fmt: skip
     result = await sdk.runs.wait(None, assistant, input={"input": example_input("market_brief")})
     assert isinstance(result, dict)
@@ -116,7 +121,7 @@ async def test_a_published_workflow_is_an_assistant_studio_draws_with_the_router
 
 
 async def test_an_interrupted_run_keeps_its_version_through_a_rollback(
-    http: httpx.AsyncClient, sdk: LangGraphClient
+    http: httpx.AsyncClient, sdk: LangGraphClient, server: DevServer
 ) -> None:
     await publish(http, variant("trade_break_triage", "v1"), "first")
     await publish(http, variant("trade_break_triage", "v2"), "second")
@@ -136,8 +141,13 @@ async def test_an_interrupted_run_keeps_its_version_through_a_rollback(
     with pytest.raises(httpx.HTTPStatusError) as info:
         await sdk.runs.wait(thread, "versioned_workflow", command={"resume": {"approved": "yes"}})
     assert info.value.response.status_code == 422
-    assert "resume.approver" in info.value.response.json()["detail"]
-    final = await sdk.runs.wait(thread, "versioned_workflow", command={"resume": {"approved": True, "approver": "a.n"}})
+    assert "resume.approved" in info.value.response.json()["detail"]
+    with pytest.raises(httpx.HTTPStatusError) as own:  # four eyes: whoever started the run may not approve it
+        await sdk.runs.wait(thread, "versioned_workflow", command={"resume": {"approved": True}})
+    assert own.value.response.status_code == 403
+    assert "'api-key' started this run and may not approve it" in own.value.response.json()["detail"]
+    approver = get_client(url=server.url, api_key=server.approver_key)  # type: ignore[attr-defined]
+    final = await approver.runs.wait(thread, "versioned_workflow", command={"resume": {"approved": True}})
     assert isinstance(final, dict)
     assert (final["version"], final["output"]["status"]) == (2, "resolution_approved")
     fresh = await sdk.runs.wait(None, "versioned_workflow", input=payload)
@@ -145,42 +155,48 @@ async def test_an_interrupted_run_keeps_its_version_through_a_rollback(
     assert fresh["version"] == 1
 
 
+READER_FIELDS = "  acknowledged_by: {type: string}\n  acknowledgement_comment: {type: string}\n"
+ACKNOWLEDGED = """
+  - id: acknowledge_brief
+    type: approval
+    request: {brief: "{brief}"}
+    resume: acknowledge
+"""
+
+
 async def test_a_resume_is_checked_against_the_handler_of_the_step_it_answers(
     http: httpx.AsyncClient, sdk: LangGraphClient
 ) -> None:
-    """Broke: every versioned resume was checked as a plain approval, whatever the waiting step's handler: a
-    valid four-eyes answer was refused with 422, and a plain approval sent to a four-eyes step started a run."""
-    checker = "  checker: {type: string, description: Second approver.}\n"
+    """Broke: every versioned resume was checked as a triage approval, whatever the waiting step's handler: an
+    approval-shaped answer to an acknowledgement step started a run (which only asked again), and a valid
+    acknowledgement was refused."""
     text = (
-        variant("trade_break_triage", "four eyes")
-        .replace("id: trade_break_triage", "id: four_eyes_triage", 1)
-        .replace("resume: approval", "resume: four_eyes")
-        .replace("  approver: {type: string", checker + "  approver: {type: string")
+        variant("market_brief", "acknowledged")
+        .replace("id: market_brief", "id: read_brief", 1)
+        .replace("output: [figures, brief]", "output: [figures, brief, acknowledged_by, acknowledgement_comment]")
+        .replace("  brief: {type: string", READER_FIELDS + "  brief: {type: string")
+        + ACKNOWLEDGED
     )
-    await publish(http, text, "four eyes above the threshold")
-    await http.put("/workflows/four_eyes_triage/labels/production", json={"version": 1, "reason": "go"})
+    await publish(http, text, "the desk head reads the brief")
+    await http.put("/workflows/read_brief/labels/production", json={"version": 1, "reason": "go"})
     thread = (await sdk.threads.create())["thread_id"]
-    payload = {"workflow": "four_eyes_triage", "input": example_input("trade_break_triage")}
+    payload = {"workflow": "read_brief", "input": example_input("market_brief")}
     paused = await sdk.runs.wait(thread, "versioned_workflow", input=payload)
     assert isinstance(paused, dict)
-    assert '"checker"' in paused["__interrupt__"][0]["value"]["instructions"]
+    assert '"acknowledged": true' in paused["__interrupt__"][0]["value"]["instructions"]
     runs_before = len(await sdk.runs.list(thread))
     with pytest.raises(httpx.HTTPStatusError) as refused:
-        await sdk.runs.wait(thread, "versioned_workflow", command={"resume": {"approved": True, "approver": "a.n"}})
+        await sdk.runs.wait(thread, "versioned_workflow", command={"resume": {"approved": True}})
     assert refused.value.response.status_code == 422
     detail = refused.value.response.json()["detail"]
-    assert "resume.checker: expected the checker's name" in detail
-    assert "step 'request_approval', handler 'four_eyes'" in detail
+    assert "resume.acknowledged: expected true, got None (step 'acknowledge_brief', handler 'acknowledge')" in detail
+    assert "resume.approved: unexpected field" in detail
     assert len(await sdk.runs.list(thread)) == runs_before  # refused before the run existed
-    same = {"approved": True, "approver": "a.n", "checker": "a.n"}
-    with pytest.raises(httpx.HTTPStatusError, match="422"):
-        await sdk.runs.wait(thread, "versioned_workflow", command={"resume": same})
-    answer = {"approved": True, "approver": "a.n", "checker": "b.m", "comment": "both of us"}
-    final = await sdk.runs.wait(thread, "versioned_workflow", command={"resume": answer})
+    final = await sdk.runs.wait(thread, "versioned_workflow",
+                                command={"resume": {"acknowledged": True, "comment": "read"}})  # fmt: skip
     assert isinstance(final, dict)
-    assert (final["version"], final["output"]["status"], final["output"]["approver"]) == (1, "resolution_approved",
-                                                                                          "a.n")  # fmt: skip
-    assert (await sdk.threads.get_state(thread))["values"]["version"] == 1
+    assert (final["version"], final["output"]["acknowledged_by"], final["output"]["acknowledgement_comment"]) == (
+        1, "api-key", "read")  # fmt: skip
 
 
 async def test_a_stale_label_move_rollback_ramp_or_stop_is_a_409(http: httpx.AsyncClient) -> None:
