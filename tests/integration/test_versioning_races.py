@@ -311,11 +311,12 @@ def test_driver_errors_become_store_errors_without_the_password(tmp_path: Path) 
             svc.labels.all()
     finally:
         svc.close()
-    closed = make_service(tmp_path / "pg", "postgresql://tradeflow:s3cr3t-pw@127.0.0.1:1/nowhere")
+    marker = "s3cr3t-pw"  # a stand-in password the error must not repeat
+    closed = make_service(tmp_path / "pg", "postgresql://tradeflow:" + marker + "@127.0.0.1:1/nowhere")
     try:
         with pytest.raises(StoreError) as refused:
             closed.labels.all()
-        assert "s3cr3t-pw" not in str(refused.value)
+        assert marker not in str(refused.value)
         assert "tradeflow:***@127.0.0.1:1/nowhere" in str(refused.value)
     finally:
         closed.close()
