@@ -77,10 +77,12 @@ async def test_assistants_are_created_once_and_left_alone_on_later_ticks(server:
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
         response = await http.post("/workflows", json={"yaml": changed, "message": "shorter", "author": "jane"})
         assert response.status_code == 201, response.text
-    async with asyncio.timeout(30):
-        while (second := await workflow_assistants(server.url))["market_brief"]["versions"] < 2:
+    async with asyncio.timeout(30):  # the server adds the version before it updates the assistant: wait for both
+        while not (second := await workflow_assistants(server.url))["market_brief"]["description"].startswith(
+            "Morning brief, shorter ("
+        ):
             await asyncio.sleep(0.2)
-    assert second["market_brief"]["description"].startswith("Morning brief, shorter (")
+    assert second["market_brief"]["versions"] == 2
     assert second["trade_break_triage"] == first["trade_break_triage"]
     await asyncio.sleep(2 * TICK_S)
     assert await workflow_assistants(server.url) == second
