@@ -43,7 +43,9 @@ def _need(binary: str | None, name: str) -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, llm_server: LLMServerDouble) -> Iterator[DevServer]:
     # No API key (a laptop) but a scrape token: Prometheus scrapes with it as its config says.
-    dev = start_with_double(tmp_path_factory.mktemp("metrics"), {**model_env(llm_server), "TRADEFLOW_METRICS_TOKEN": METRICS_TOKEN})
+    dev = start_with_double(
+        tmp_path_factory.mktemp("metrics"), {**model_env(llm_server), "TRADEFLOW_METRICS_TOKEN": METRICS_TOKEN}
+    )
     yield dev
     dev.stop()
 
