@@ -22,6 +22,8 @@ from graphs.market_brief.state import MarketBriefInput
 from graphs.trade_break_triage import tools as triage
 from graphs.trade_break_triage.context import TriageContext
 from graphs.trade_break_triage.state import TriageInput
+from router.streaming import RouterStep
+from router.subgraph import graph as router_graph
 from versioning.compile import CompiledWorkflow, load_workflow
 from versioning.tools import Registry
 
@@ -48,6 +50,7 @@ def registry() -> Registry:
             "eod_reconciliation.context": ReconciliationContext,
         },
         model_error=_unavailable,
+        llm_step=RouterStep(router_graph),
     )
     reg.add_tool("market_brief.compute_figures", market_brief.compute_market_figures,
                  reads=("positions", "limits", "currency"), writes=("figures",))  # fmt: skip

@@ -111,7 +111,7 @@ async def test_a_published_workflow_is_an_assistant_studio_draws_with_the_router
         await asyncio.sleep(0.2)
     drawn = await sdk.assistants.get_graph(assistant, xray=True)
     ids = {node["id"] for node in drawn["nodes"]}
-    assert {"resolve", "record", "run:compute_market_figures", "run:write_brief:rank_backends",
+    assert {"resolve", "run:compute_market_figures", "run:write_brief:rank_backends",
             "run:write_brief:call_backend", "run:write_brief:account"} <= ids  # fmt: skip
     result = await sdk.runs.wait(None, assistant, input={"input": example_input("market_brief")})
     assert isinstance(result, dict)
