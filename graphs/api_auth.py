@@ -4,7 +4,7 @@
   key in ``x-api-key``, looked up in tradeflow's key store (``tradeflow keys add``), or the single
   ``TRADEFLOW_API_KEY`` (an admin, for compatibility). ``/metrics`` also takes ``Authorization: Bearer
   <TRADEFLOW_METRICS_TOKEN>`` for Prometheus. With no key configured at all (a laptop) every request is the
-  ``local`` caller holding every role.
+  ``local`` caller holding every role; in production (``TRADEFLOW_ENV=production``) it is refused instead.
 * Authorisation: roles (see :mod:`access.roles`) and per-owner isolation. Threads, runs, crons and assistants
   are stamped with ``metadata.owner`` when created, and every read, search, update and delete is filtered on
   it: another owner's thread is a 404. Admins see everything; approvers read every thread (to review what they
@@ -71,6 +71,8 @@ async def identify(headers: Mapping[Any, Any], path: str = "") -> Caller:
             raise AccessDenied("unknown, wrong or revoked x-api-key", 401, "x-api-key")
         return caller
     if settings.api_key is None and not await asyncio.to_thread(key_store().any_active):
+        if settings.env == "production":  # never open to everyone in production, even before the first key
+            raise AccessDenied("no API key is configured: add one with `tradeflow keys add`", 401, "x-api-key")
         return Caller(LOCAL, ROLES)
     raise AccessDenied("missing x-api-key", 401, "x-api-key")
 
