@@ -39,6 +39,7 @@ from router.pricing import BackendPrices
 from router.record import AttemptRecord, DecisionRecord, Usage
 from router.request import RouteRequest
 from router.spend_store import SpendStore
+from router.tokens import load_tokenizer
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -116,16 +117,23 @@ class Router:
         """Feed an active health probe's result into the backend's breaker."""
         self.health.probed(name, ok, self.clock())
 
-    def client(self, name: str) -> BaseChatModel:
-        """The backend's LangChain client for the running event loop, built once per loop."""
+    async def client(self, name: str) -> BaseChatModel:
+        """The backend's LangChain client for the running event loop, built once per loop.
+
+        The first build imports the provider's library (seconds on a cold process) and the first count of
+        an OpenAI model's tokens loads its tokenizer: both happen in a worker thread, never on the loop.
+        """
         loop = asyncio.get_running_loop()
         clients = self._clients.get(loop)
         if clients is None:
             clients = self._clients[loop] = {}
         found = clients.get(name)
         if found is None:
-            found = clients[name] = build_client(self.backends[name], self.config.timeouts, self.env)
-        return found
+            backend = self.backends[name]
+            found = await asyncio.to_thread(build_client, backend, self.config.timeouts, self.env)
+            clients[name] = clients.get(name) or found
+            await asyncio.to_thread(load_tokenizer, backend.model)
+        return clients[name]
 
     def refresh_prices(self) -> None:
         """Use the newer prices once one takes effect (checked on every plan; a float comparison)."""
@@ -217,7 +225,7 @@ class Router:
         attempt_started = self.clock()
         try:
             async with self.ledger.holding(reservation):
-                result = await run_attempt(self.client(name), backend, messages, first_token_s=limit,
+                result = await run_attempt(await self.client(name), backend, messages, first_token_s=limit,
                                            stream_idle_s=self.config.timeouts.stream_idle_s, schema=schema,
                                            emit=emit, clock=self.clock)  # fmt: skip
         except AttemptError as error:
