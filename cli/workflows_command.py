@@ -6,10 +6,19 @@ import argparse
 import getpass
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from graphs.versioning_service import service
 from versioning.errors import SpecError, SpecProblem
+
+if TYPE_CHECKING:
+    from graphs.versioning_service import VersioningService
+
+
+def service() -> VersioningService:
+    """The versioning service, imported when a command runs (it loads LangGraph and the workflows)."""
+    from graphs.versioning_service import service as versioning_service
+
+    return versioning_service()
 
 
 def _print(value: Any) -> None:
