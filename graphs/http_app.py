@@ -23,6 +23,7 @@ from graphs.workflow_routes import routes as workflow_routes
 from router.probes import probe_forever
 from router.runtime import process_router
 from router.status import backend_status
+from versioning import shadow
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,10 @@ async def router_backends(request: Request) -> JSONResponse:
 
 
 async def versioning_upkeep(poke: asyncio.Event) -> None:
-    """Every guardrail interval (or when poked after a publish): ensure workflow assistants, check guardrails."""
+    """Every guardrail interval (or when poked after a publish): bring workflow assistants in step, check guardrails.
+
+    The assistants' sync writes only what is missing or changed, so an idle tick is one search request.
+    """
     interval = service().settings.guardrail_interval_s
     await asyncio.sleep(0.5)  # let the server's own start-up finish before calling its API in-process
     while True:
@@ -66,6 +70,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await shadow.cancel_all()  # a shadow run never outlives the server that served its run
         await asyncio.to_thread(writer().close)  # flush analytics rows on shutdown
 
 

@@ -103,6 +103,10 @@ def validate_input(graph_id: str, payload: object) -> dict[str, Any]:
 
 
 def validate_resume(graph_id: str, value: object) -> None:
-    """Check a ``Command(resume=...)`` value for graphs whose interrupts expect a shape."""
-    if graph_id in ("trade_break_triage", "versioned_workflow"):
+    """Check a ``Command(resume=...)`` value for graphs whose interrupts expect one shape.
+
+    A ``versioned_workflow`` resume depends on the step its thread waits at: see
+    :func:`graphs.versioned_resume.check_versioned_resume`.
+    """
+    if graph_id == "trade_break_triage":
         parse_approval(value)

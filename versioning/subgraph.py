@@ -4,8 +4,9 @@
   label), checks the workflow's input and knobs against that version's spec, and writes the choice to
   state: checkpointed, so resumes after an interrupt or a crash keep it, whatever labels do meanwhile.
 * ``run`` runs that version's compiled spec (cached per version) as a subgraph: checkpoints, interrupts
-  and streaming nest under this node. When the workflow ends it waits for a shadow run started beside it and
-  stamps the end (in the same node: a superstep of its own cost a checkpoint write and ~1 ms per run).
+  and streaming nest under this node. When the workflow ends it stamps the end (in the same node: a superstep
+  of its own cost a checkpoint write and ~1 ms per run). A shadow run started beside it (see
+  :mod:`versioning.shadow`) is never waited for, and is cancelled when ``run`` is.
 
 Studio draws the spec of the workflow the assistant (or run) names inside ``run``, LLM steps included.
 """
@@ -27,7 +28,7 @@ from pydantic import ValidationError
 from versioning.compile import CompiledWorkflow
 from versioning.errors import ResolutionError
 from versioning.resolve import Resolution, Resolver
-from versioning.shadow import start_shadow, wait_for_shadow
+from versioning.shadow import shadow_scope, start_shadow
 from versioning.state import RESERVED, VersionedInput, VersionedOutput, VersionedState
 from versioning.tools import ASSET_EVENTS
 
@@ -110,10 +111,10 @@ def versioned_builder(
             compiled = await asyncio.to_thread(found.compiled, workflow, version)
         graph = drawn_graph if drawn_key == (workflow, version) and drawn_graph is not None else compiled.graph
         keys = compiled.output_keys
-        result = await graph.ainvoke(state.get("input") or {}, config, context=compiled.make_context(
-            state.get("context")), output_keys=[*keys, ASSET_EVENTS])  # fmt: skip
+        with shadow_scope(state.get("pair_id")):
+            result = await graph.ainvoke(state.get("input") or {}, config, context=compiled.make_context(
+                state.get("context")), output_keys=[*keys, ASSET_EVENTS])  # fmt: skip
         output = {key: result[key] for key in keys if key in result and key != ASSET_EVENTS}
-        await wait_for_shadow(state.get("pair_id"))
         return {"output": output, ASSET_EVENTS: list(result.get(ASSET_EVENTS) or []),
                 "finished_at": datetime.now(UTC).isoformat()}  # fmt: skip
 

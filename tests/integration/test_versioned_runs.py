@@ -29,6 +29,7 @@ from tests.conftest import model_env
 from tests.doubles.llm_server import LLMServerDouble
 from tests.support.examples import example_input
 from tests.support.versioning import make_service, variant
+from versioning import shadow
 from versioning.subgraph import versioned_builder
 
 GOLDEN = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "golden_results.json").read_text())
@@ -124,6 +125,7 @@ async def test_arms_and_shadow_pairs_reach_the_rows_and_the_report(
                                   _config(handler, desk))  # fmt: skip
         assert (out["experiment"], out["arm"]) == ("brief-ab", experiment.assign(desk).name)
         assert out["output"]["figures"]["total_pnl"] == pytest.approx(93514.5)
+    await shadow.wait_all()  # served runs do not wait for their shadows
     runs = [r for r in rows if isinstance(r, WorkflowRunRow)]
     served = [r for r in runs if r.arm != "shadow"]
     shadows = [r for r in runs if r.arm == "shadow"]
