@@ -12,6 +12,8 @@ The same ``langgraph.json`` graphs, auth hook and HTTP app run on both; these ar
   Aegra (the SDK would build a client for an unstarted langgraph-api app in the same environment); Aegra's own
   table is read instead (:func:`assistant_graph_id`), and calls back into the server go over loopback HTTP
   (:func:`server_client`).
+* A refused state update: langgraph-api answers the ``ValueError`` a graph raises with 400; Aegra answers
+  anything but its own ``HTTPException`` with 500 (:func:`refusal`).
 * Callback run ids: langgraph-api passes ``UUID``, Aegra ``str`` (handled where they are used, in
   ``analytics.callbacks``, which cannot import this package).
 
@@ -91,6 +93,15 @@ def server_client() -> LangGraphClient:
     if server_kind() == "aegra":
         return get_client(url=f"http://127.0.0.1:{settings.port}", api_key=key)
     return get_client(api_key=key) if key else get_client()
+
+
+def refusal(exc: Exception, status_code: int = 400) -> Exception:
+    """The exception to raise so that this server answers ``status_code`` with ``exc``'s message."""
+    if server_kind() != "aegra":
+        return exc
+    from fastapi import HTTPException
+
+    return HTTPException(status_code=status_code, detail=str(exc))
 
 
 def _as_api_route(app: FastAPI, route: Route) -> None:
