@@ -60,9 +60,9 @@ def test_langgraph_dockerfile_is_generated(tmp_path: Path) -> None:
 
 
 def test_env_example_lists_every_setting_the_code_reads() -> None:
-    from core.settings import Settings
-
     from pydantic import AliasChoices
+
+    from core.settings import Settings
 
     read = {
         str(name)
