@@ -25,7 +25,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from langgraph_sdk import Auth, get_client
+from langgraph_sdk import Auth
 
 from access.errors import AccessDenied
 from access.roles import LEGACY_KEY_IDENTITY, LOCAL, METRICS_SCRAPER, ROLES, Caller, Role, caller_from_user
@@ -33,6 +33,7 @@ from access.runtime import key_store
 from core.settings import get_settings
 from graphs.errors import InvalidInputError
 from graphs.registry import GRAPHS, graph_id_for_assistant, validate_input, validate_resume
+from graphs.server_compat import assistant_graph_id, request_path, run_kwargs, thread_state
 from graphs.trade_break_triage.approval import four_eyes_problem, parse_approval
 from graphs.validation import VERSIONED, check_input_with_context, context_from_run, validate_context
 
@@ -81,7 +82,7 @@ async def identify(headers: Mapping[Any, Any], path: str = "") -> Caller:
 async def authenticate(headers: dict[bytes, bytes], path: str = "") -> Auth.types.MinimalUserDict:
     """Accept a stored API key, the compatibility key, the scrape token on /metrics, or everyone on a laptop."""
     try:
-        caller = await identify(headers, path)
+        caller = await identify(headers, path or request_path())  # Aegra passes headers only
     except AccessDenied as exc:
         raise Auth.exceptions.HTTPException(status_code=exc.status, detail=str(exc)) from None
     return caller.as_user()  # type: ignore[return-value]
@@ -165,9 +166,8 @@ async def _graph_id(assistant_id: str) -> str | None:
     known = graph_id_for_assistant(assistant_id)
     if known is not None:
         return known
-    # An assistant created through the API: ask the server itself (its in-process transport skips auth).
-    assistant = await get_client().assistants.get(assistant_id)
-    graph_id = str(assistant["graph_id"])
+    # An assistant created through the API: ask the server it runs on (graphs.server_compat).
+    graph_id = await assistant_graph_id(assistant_id)
     return graph_id if graph_id in GRAPHS else None
 
 
@@ -193,7 +193,7 @@ def _find(values: Any, key: str) -> Any:
 
 async def _requested_by(thread_id: str) -> str | None:
     """Who started the run waiting on ``thread_id``: its state says, or the approval request it is waiting on."""
-    state = await get_client().threads.get_state(thread_id)
+    state = await thread_state(thread_id)
     found = _find(state.get("values"), "requested_by")
     pending = [i for task in state.get("tasks") or [] for i in task.get("interrupts") or []]
     for waiting in [*pending, *(state.get("interrupts") or [])]:
@@ -235,7 +235,7 @@ async def _versioned_resume_handler(thread_id: object, resume: object) -> str:
 @auth.on.threads.create_run
 async def create_run(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate) -> Filter:
     """Operators start runs on their threads; approvers answer approvals (four eyes); input checked first."""
-    kwargs = dict(value.get("kwargs") or {})
+    kwargs = run_kwargs(value)
     resuming = "resume" in (kwargs.get("command") or {})
     caller = _need(ctx, "approver", "answer an approval") if resuming else _need(ctx, "operator", "start a run")
     assistant_id = value.get("assistant_id")

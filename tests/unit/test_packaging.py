@@ -60,9 +60,19 @@ def test_langgraph_dockerfile_is_generated(tmp_path: Path) -> None:
 
 
 def test_env_example_lists_every_setting_the_code_reads() -> None:
+    from pydantic import AliasChoices
+
     from core.settings import Settings
 
-    read = {str(field.validation_alias) for field in Settings.model_fields.values()}
+    read = {
+        str(name)
+        for field in Settings.model_fields.values()
+        for name in (
+            field.validation_alias.choices
+            if isinstance(field.validation_alias, AliasChoices)
+            else [field.validation_alias]
+        )
+    }
     assert read, "no settings found: the pattern no longer matches core/settings.py"
     example = _env_example()
     assert read <= set(example), sorted(read - set(example))
