@@ -13,10 +13,10 @@ BRIDGE := airflow_bridge
 BRIDGE_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12))
 
 .DEFAULT_GOAL := help
-.PHONY: help env bridge-env run test lint type fmt bench lock
+.PHONY: help env bridge-env run test lint type fmt bench lock dockerfile
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -73,3 +73,6 @@ bench: env bridge-env ## run the benchmarks (installs the bench group: litellm, 
 lock: $(UV) ## refresh uv.lock (and the bridge's) after editing a pyproject.toml
 	$(UV) lock --python $(PYTHON)
 	cd $(BRIDGE) && ../$(UV) lock --python $(BRIDGE_PYTHON)
+
+dockerfile: env ## regenerate deploy/langgraph-api/Dockerfile (the licensed server's image) from langgraph.json
+	$(VENV)/bin/python deploy/langgraph-api/dockerfile.py
