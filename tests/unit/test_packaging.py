@@ -105,9 +105,7 @@ def test_uv_export_of_the_lock_pins_every_dependency(tmp_path: Path) -> None:
     export[export.index("--output-file") + 1] = str(project / "requirements.txt")
     proc = subprocess.run(export, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    pins = [
-        line.split(" ;")[0] for line in (project / "requirements.txt").read_text().splitlines() if "==" in line
-    ]
+    pins = [line.split(" ;")[0] for line in (project / "requirements.txt").read_text().splitlines() if "==" in line]
     names = {pin.split("==")[0] for pin in pins}
     lock = (REPO / "uv.lock").read_text()
     for dependency in ("langgraph", "langchain-openai", "psycopg", "pydantic-settings"):
