@@ -74,5 +74,5 @@ lock: $(UV) ## refresh uv.lock (and the bridge's) after editing a pyproject.toml
 	$(UV) lock --python $(PYTHON)
 	cd $(BRIDGE) && ../$(UV) lock --python $(BRIDGE_PYTHON)
 
-dockerfile: env ## regenerate deploy/langgraph-api/Dockerfile (the licensed server's image) from langgraph.json
-	$(VENV)/bin/python deploy/langgraph-api/dockerfile.py
+dockerfile: env ## regenerate deploy/docker/langgraph-api.Dockerfile (the licensed server's image) from langgraph.json
+	$(VENV)/bin/python deploy/docker/langgraph_api_dockerfile.py
