@@ -13,7 +13,7 @@ BRIDGE := airflow_bridge
 BRIDGE_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12))
 
 .DEFAULT_GOAL := help
-.PHONY: help env bridge-env run test lint type fmt bench lock dockerfile
+.PHONY: help env bridge-env airflow-image-env run test lint type fmt bench lock dockerfile
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,10 +35,19 @@ $(BRIDGE)/.venv/.synced: $(BRIDGE)/pyproject.toml $(BRIDGE)/uv.lock | $(UV)
 
 bridge-env: $(BRIDGE)/.venv/.synced ## create or update the Airflow bridge's virtualenv from its uv.lock
 
+# What the compose stack's Airflow image installs (deploy/docker/airflow.Dockerfile: the bridge's lock with its deploy
+# group, Celery and the Postgres driver), so the tests can run the image's commands here without Docker.
+$(BRIDGE)/.venv-image/.synced: $(BRIDGE)/pyproject.toml $(BRIDGE)/uv.lock | $(UV)
+	@test -n "$(BRIDGE_PYTHON)" || { echo "the Airflow image's environment needs Python 3.12 (set BRIDGE_PYTHON)"; exit 1; }
+	cd $(BRIDGE) && UV_PROJECT_ENVIRONMENT=.venv-image ../$(UV) sync --frozen --no-dev --group deploy --python $(BRIDGE_PYTHON)
+	@touch $@
+
+airflow-image-env: $(BRIDGE)/.venv-image/.synced ## the compose Airflow image's environment, for the compose tests
+
 run: env ## start the LangGraph server on the embedded default (no Postgres needed)
 	$(VENV)/bin/tradeflow serve
 
-test: env bridge-env ## run the whole test suite, then the Airflow bridge's (starts the servers the tests need)
+test: env bridge-env airflow-image-env ## run the whole test suite, then the Airflow bridge's (starts the servers the tests need)
 	$(VENV)/bin/pytest; status=$$?; \
 	(cd $(BRIDGE) && .venv/bin/pytest) || status=1; \
 	exit $$status
