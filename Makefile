@@ -11,12 +11,14 @@ export UV_COMPILE_BYTECODE := 1
 # The Airflow bridge has its own project and environment (Airflow and the server cannot share one), on 3.12.
 BRIDGE := airflow_bridge
 BRIDGE_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12))
+# Aegra (the licence-free server) has its own project too: aegra-api needs Python 3.12 and its own FastAPI stack.
+AEGRA := deploy/aegra
 
 .DEFAULT_GOAL := help
-.PHONY: help env bridge-env airflow-image-env run test lint type fmt bench lock dockerfile
+.PHONY: help env bridge-env airflow-image-env aegra-env run test lint type fmt bench lock dockerfile
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-17s %s\n", $$1, $$2}'
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -44,10 +46,17 @@ $(BRIDGE)/.venv-image/.synced: $(BRIDGE)/pyproject.toml $(BRIDGE)/uv.lock | $(UV
 
 airflow-image-env: $(BRIDGE)/.venv-image/.synced ## the compose Airflow image's environment, for the compose tests
 
+$(AEGRA)/.venv/.synced: $(AEGRA)/pyproject.toml $(AEGRA)/uv.lock pyproject.toml | $(UV)
+	@test -n "$(BRIDGE_PYTHON)" || { echo "Aegra needs Python 3.12 (set BRIDGE_PYTHON)"; exit 1; }
+	cd $(AEGRA) && UV_PROJECT_ENVIRONMENT=.venv ../../$(UV) sync --frozen --python $(BRIDGE_PYTHON)
+	@touch $@
+
+aegra-env: $(AEGRA)/.venv/.synced ## create or update Aegra's virtualenv (aegra-api + tradeflow) from its uv.lock
+
 run: env ## start the LangGraph server on the embedded default (no Postgres needed)
 	$(VENV)/bin/tradeflow serve
 
-test: env bridge-env airflow-image-env ## run the whole test suite, then the Airflow bridge's (starts the servers the tests need)
+test: env bridge-env airflow-image-env aegra-env ## run the whole test suite, then the Airflow bridge's (starts the servers the tests need)
 	$(VENV)/bin/pytest; status=$$?; \
 	(cd $(BRIDGE) && .venv/bin/pytest) || status=1; \
 	exit $$status
@@ -82,6 +91,7 @@ bench: env bridge-env ## run the benchmarks (installs the bench group: litellm, 
 lock: $(UV) ## refresh uv.lock (and the bridge's) after editing a pyproject.toml
 	$(UV) lock --python $(PYTHON)
 	cd $(BRIDGE) && ../$(UV) lock --python $(BRIDGE_PYTHON)
+	cd $(AEGRA) && ../../$(UV) lock --python $(BRIDGE_PYTHON)
 
 dockerfile: env ## regenerate deploy/docker/langgraph-api.Dockerfile (the licensed server's image) from langgraph.json
 	$(VENV)/bin/python deploy/docker/langgraph_api_dockerfile.py

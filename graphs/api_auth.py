@@ -16,11 +16,12 @@ import hmac
 import logging
 from typing import Any
 
-from langgraph_sdk import Auth, get_client
+from langgraph_sdk import Auth
 
 from core.settings import get_settings
 from graphs.errors import InvalidInputError
 from graphs.registry import GRAPHS, graph_id_for_assistant, validate_input, validate_resume
+from graphs.server_compat import assistant_graph_id, header, run_kwargs
 from graphs.validation import context_from_run, validate_context
 
 logger = logging.getLogger(__name__)
@@ -29,12 +30,12 @@ auth = Auth()
 
 
 @auth.authenticate
-async def authenticate(headers: dict[bytes, bytes]) -> Auth.types.MinimalUserDict:
+async def authenticate(headers: dict[bytes, bytes] | dict[str, str]) -> Auth.types.MinimalUserDict:
     """Accept the configured API key (``x-api-key``), or everyone when none is configured."""
     expected = get_settings().api_key
     if expected is None:
         return {"identity": "local", "is_authenticated": True}
-    provided = headers.get(b"x-api-key", b"").decode()
+    provided = header(headers, "x-api-key")
     if not provided or not hmac.compare_digest(provided, expected):
         raise Auth.exceptions.HTTPException(status_code=401, detail="missing or wrong x-api-key")
     return {"identity": "api-key", "is_authenticated": True}
@@ -44,12 +45,8 @@ async def _graph_id(assistant_id: str) -> str | None:
     known = graph_id_for_assistant(assistant_id)
     if known is not None:
         return known
-    # An assistant created through the API: ask the server itself (in-process transport), with the key
-    # when one is configured, since that request passes through this module's authentication too.
-    key = get_settings().api_key
-    client = get_client(api_key=key) if key else get_client()
-    assistant = await client.assistants.get(assistant_id)
-    graph_id = str(assistant["graph_id"])
+    # An assistant created through the API: ask the server it runs on (graphs.server_compat).
+    graph_id = await assistant_graph_id(assistant_id)
     return graph_id if graph_id in GRAPHS else None
 
 
@@ -76,7 +73,7 @@ async def validate_run(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate
     graph_id = await _graph_id(str(assistant_id))
     if graph_id is None:
         return
-    problem = _problems_for(graph_id, dict(value.get("kwargs") or {}))
+    problem = _problems_for(graph_id, run_kwargs(value))
     if problem is not None:
         logger.info("refused run for %s: %s", graph_id, problem)
         raise Auth.exceptions.HTTPException(status_code=422, detail=str(problem))

@@ -13,10 +13,10 @@ import logging
 import uuid
 
 import httpx
-from langgraph_sdk import get_client
 from langgraph_sdk.errors import LangGraphError
 
 from graphs.registry import ASSISTANT_NAMESPACE
+from graphs.server_compat import server_client
 from graphs.versioning_service import service
 
 logger = logging.getLogger(__name__)
@@ -47,8 +47,7 @@ async def sync_assistants() -> int:
     workflows = sorted(await asyncio.to_thread(lambda: list(service().store.all_versions())))
     if not workflows:
         return 0
-    key = service().settings.api_key
-    client = get_client(api_key=key) if key else get_client()
+    client = server_client()
     for workflow in workflows:
         await client.assistants.create(
             "versioned_workflow", context={"workflow": workflow, "label": "production"},

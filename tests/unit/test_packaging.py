@@ -114,7 +114,17 @@ def test_uv_export_of_the_lock_pins_every_dependency(tmp_path: Path) -> None:
 def test_env_example_lists_every_setting_the_code_reads() -> None:
     from core.settings import Settings
 
-    read = {str(field.validation_alias) for field in Settings.model_fields.values()}
+    from pydantic import AliasChoices
+
+    read = {
+        str(name)
+        for field in Settings.model_fields.values()
+        for name in (
+            field.validation_alias.choices
+            if isinstance(field.validation_alias, AliasChoices)
+            else [field.validation_alias]
+        )
+    }
     assert read, "no settings found: the pattern no longer matches core/settings.py"
     example = _env_example()
     assert read <= set(example), sorted(read - set(example))
