@@ -112,9 +112,9 @@ def test_uv_export_of_the_lock_pins_every_dependency(tmp_path: Path) -> None:
 
 
 def test_env_example_lists_every_setting_the_code_reads() -> None:
-    from core.settings import Settings
-
     from pydantic import AliasChoices
+
+    from core.settings import Settings
 
     read = {
         str(name)
