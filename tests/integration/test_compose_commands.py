@@ -8,8 +8,9 @@
   point, with the x-airflow configuration read from docker-compose.yml (hosts pointed at this machine's Postgres and
   Redis): `db migrate` (airflow-init), `dags list` over the DAG files the image build writes, then the Celery worker
   and the scheduler until their compose healthchecks pass.
-The Aegra and langgraph-api images' commands are covered by the tests that start those servers (and
-tests/unit/test_packaging.py for `langgraph dockerfile`).
+- Aegra: the aegra image's command with the aegra service's environment (scratch databases, Redis here, the mounted
+  backend table): healthy, a run, /metrics with the scrape token, its tables and tradeflow's in separate databases.
+The langgraph-api image needs a licence and Docker to run; tests/unit/test_packaging.py checks its Dockerfile.
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ import httpx
 import psycopg
 import pytest
 import yaml
+from langgraph_sdk import get_client
 from psycopg import sql
 
+from tests.support.aegra_server import AEGRA_PYTHON, require_aegra, require_redis
+from tests.support.examples import example_input
 from tests.support.langgraph_server import free_port
 from tests.support.postgres import ADMIN_URL, require_postgres, scratch_database
 from tests.unit.test_compose import _interpolate
@@ -141,6 +145,7 @@ def _url(database: str) -> str:
     return f"{ADMIN_URL.rpartition('/')[0]}/{database}"
 
 
+@pytest.mark.postgres
 def test_postgres_init_script_gives_each_owner_its_database(init_names: dict[str, str]) -> None:
     admin = psycopg.conninfo.conninfo_to_dict(ADMIN_URL)
     env = {
@@ -268,6 +273,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=30)
 
 
+@pytest.mark.postgres
 def test_airflow_image_commands_on_postgres_and_redis(tmp_path: Path) -> None:
     _need(IMAGE_ENV / "bin" / "airflow", "the Airflow image's environment (make airflow-image-env)")
     assert ENTRYPOINT.stat().st_mode & stat.S_IXUSR
@@ -316,3 +322,95 @@ def test_airflow_image_commands_on_postgres_and_redis(tmp_path: Path) -> None:
                     _until_healthy(service, env, proc, log)
                 finally:
                     _stop(proc)
+
+
+# --- Aegra ------------------------------------------------------------------------------------------------
+
+
+def _aegra_command(port: int) -> list[str]:
+    """The aegra image's CMD (deploy/docker/aegra.Dockerfile), on loopback and a free port."""
+    dockerfile = (REPO / "deploy" / "docker" / "aegra.Dockerfile").read_text()
+    cmd = json.loads(next(line for line in dockerfile.splitlines() if line.startswith("CMD ")).removeprefix("CMD "))
+    assert cmd[:2] == ["uvicorn", "aegra_api.main:app"]
+    cmd = [arg.replace("0.0.0.0", "127.0.0.1") for arg in cmd]
+    cmd[cmd.index("--port") + 1] = str(port)
+    return [str(AEGRA_PYTHON.parent / cmd[0]), *cmd[1:]]
+
+
+def _public_tables(url: str) -> set[str]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+        return {row[0] for row in rows.fetchall()}
+
+
+@pytest.mark.postgres
+@pytest.mark.server
+async def test_aegra_runs_with_the_compose_environment(tmp_path: Path) -> None:
+    """The aegra service as compose starts it: its image's command, its environment (hosts pointed here), the
+    mounted backend table; Aegra's tables and tradeflow's land in separate databases; Prometheus's token reads
+    /metrics."""
+    require_aegra()
+    require_redis()
+    secrets = {"TRADEFLOW_API_KEY": uuid.uuid4().hex, "TRADEFLOW_METRICS_TOKEN": uuid.uuid4().hex,
+               "TRADEFLOW_DB_PASSWORD": "unused-here"}  # fmt: skip
+    service = COMPOSE["services"]["aegra"]
+    prefix = f"compose-{uuid.uuid4().hex[:8]}"
+    with scratch_database("compose_srv") as server_db, scratch_database("compose_tf") as tradeflow_db:
+        env: dict[str, str] = {}
+        for name, value in service["environment"].items():
+            text = _interpolate(str(value), {**_env_defaults(), **secrets})
+            text = text.replace("postgresql://tradeflow:unused-here@postgres:5432/langgraph", server_db)
+            text = text.replace("postgresql://tradeflow:unused-here@postgres:5432/tradeflow", tradeflow_db)
+            text = text.replace("redis://redis:6379/0", REDIS_URL)
+            env[name] = text
+        assert env["DATABASE_URL"] == server_db
+        assert env["TRADEFLOW_DATABASE_URL"] == tradeflow_db
+        assert env["AEGRA_CONFIG"] == "/app/langgraph.json"  # the image's WORKDIR is the repo: /app here is REPO
+        (mount,) = service["configs"]
+        backends = REPO / _interpolate(COMPOSE["configs"][mount["source"]]["file"], _env_defaults())
+        assert env["TRADEFLOW_ROUTER_CONFIG"] == mount["target"]
+        env.update({
+            "AEGRA_CONFIG": str(REPO / "langgraph.json"),
+            "TRADEFLOW_ROUTER_CONFIG": str(backends),
+            "TRADEFLOW_DATA_DIR": str(tmp_path / "data"),
+            "REDIS_CHANNEL_PREFIX": f"{prefix}:run:",
+            "WORKER_QUEUE_KEY": f"{prefix}:jobs",
+        })  # fmt: skip
+        port = free_port()
+        log = tmp_path / "aegra.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(_aegra_command(port), cwd=REPO, env={**os.environ, **env}, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+            try:
+                health = service["healthcheck"]["test"]
+                probe = [str(AEGRA_PYTHON), *health[2:]]
+                probe[-1] = probe[-1].replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+                deadline = time.monotonic() + 120
+                while subprocess.run(probe, capture_output=True, timeout=30).returncode != 0:
+                    assert proc.poll() is None, log.read_text()[-4000:]
+                    assert time.monotonic() < deadline, log.read_text()[-4000:]
+                    time.sleep(1)
+                base = f"http://127.0.0.1:{port}"
+                client = get_client(url=base, api_key=secrets["TRADEFLOW_API_KEY"])
+                run = await client.runs.wait(None, "heartbeat", input=example_input("heartbeat"))
+                assert run, log.read_text()[-4000:]
+                async with httpx.AsyncClient(timeout=10) as http:
+                    bearer = {"Authorization": f"Bearer {secrets['TRADEFLOW_METRICS_TOKEN']}"}
+                    metrics = await http.get(f"{base}/metrics", headers=bearer)
+                    assert metrics.status_code == 200, metrics.text
+                    assert "tradeflow_workflow_runs_total" in metrics.text
+                deadline = time.monotonic() + 30
+                while not (tradeflow_tables := _public_tables(tradeflow_db)):
+                    assert time.monotonic() < deadline, "tradeflow wrote no table into its own database"
+                    time.sleep(0.5)
+                server_tables = _public_tables(server_db)
+                assert server_tables, "Aegra wrote no table into its database"
+                assert not server_tables & tradeflow_tables, sorted(server_tables & tradeflow_tables)
+            finally:
+                _stop(proc)
+
+
+def _env_defaults() -> dict[str, str]:
+    from tests.unit.test_compose import _env_example
+
+    return _env_example()
