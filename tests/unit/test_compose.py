@@ -151,7 +151,7 @@ def test_images_install_from_the_lock_files() -> None:
     assert "apache-airflow-providers-celery" in bridge.split("deploy = [", 1)[1]
     # The Airflow image's build context is the repo root, narrowed by its own ignore file to what it copies.
     ignore = (deploy / "airflow.Dockerfile.dockerignore").read_text().splitlines()
-    assert ignore[1] == "*" or "*" in ignore
+    assert "*" in ignore  # everything else stays out (the bridge's .venv, the server's code)
     for source in _copied_sources(deploy / "airflow.Dockerfile"):
         assert f"!{source.rstrip('/')}" in ignore, source
 
