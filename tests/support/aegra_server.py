@@ -80,8 +80,11 @@ def aegra_databases() -> Iterator[Databases]:
 class AegraServer:
     """One Aegra process; ``start`` waits for ``/health``."""
 
-    def __init__(self, workdir: Path, env: dict[str, str], port: int | None = None, name: str = "aegra") -> None:
+    def __init__(
+        self, workdir: Path, env: dict[str, str], port: int | None = None, name: str = "aegra", auth: bool = True
+    ) -> None:
         self.workdir = workdir
+        self.auth = auth
         self.port = port or free_port()
         self.env = {**env, "TRADEFLOW_PORT": str(self.port), "TRADEFLOW_HOST": "127.0.0.1"}
         self.log_path = workdir / f"{name}-{self.port}.log"
@@ -97,7 +100,7 @@ class AegraServer:
         return self.process.pid
 
     def start(self, timeout_s: float = 90.0) -> AegraServer:
-        config = write_config(self.workdir)
+        config = write_config(self.workdir, self.auth)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [str(TRADEFLOW), "serve", "--server", "aegra", "--config", str(config)],
