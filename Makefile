@@ -15,7 +15,7 @@ BRIDGE_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python
 AEGRA := deploy/aegra
 
 .DEFAULT_GOAL := help
-.PHONY: help env bridge-env airflow-image-env aegra-env run test lint type fmt bench lock dockerfile
+.PHONY: help env bridge-env airflow-image-env aegra-env run test lint type fmt bench lock dockerfile compose-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-17s %s\n", $$1, $$2}'
@@ -95,3 +95,12 @@ lock: $(UV) ## refresh uv.lock (and the bridge's) after editing a pyproject.toml
 
 dockerfile: env ## regenerate deploy/docker/langgraph-api.Dockerfile (the licensed server's image) from langgraph.json
 	$(VENV)/bin/python deploy/docker/langgraph_api_dockerfile.py
+
+# No Docker here: compose-spec (the Rust compose_spec crate's Python bindings) validates the merged configuration.
+compose-check: env ## validate the compose files (interpolated with .env.example) against the compose spec
+	test -x .tools/compose-spec/bin/python || $(PYTHON) -m venv .tools/compose-spec
+	.tools/compose-spec/bin/pip install --quiet --disable-pip-version-check compose-spec==0.2.1
+	$(VENV)/bin/python -m tests.support.compose_config > .tools/compose-config.yml
+	.tools/compose-spec/bin/python -c "import sys; from compose_spec import PyCompose; \
+		c = PyCompose.from_yaml(open(sys.argv[1]).read()); print('valid:', len(c.service_names()), 'services')" \
+		.tools/compose-config.yml
