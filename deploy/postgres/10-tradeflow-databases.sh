@@ -20,12 +20,12 @@ psql -v ON_ERROR_STOP=1 --no-psqlrc --username "${POSTGRES_USER:-postgres}" --db
   -v tradeflow_role="${TRADEFLOW_DB_ROLE:-tradeflow}" \
   -v airflow_role="${AIRFLOW_DB_ROLE:-airflow}" \
   -v grafana_role="${GRAFANA_DB_ROLE:-grafana_reader}" \
-  -v tradeflow_password="$TRADEFLOW_DB_PASSWORD" \
-  -v airflow_password="$AIRFLOW_DB_PASSWORD" \
-  -v grafana_password="$GRAFANA_DB_PASSWORD" <<'SQL'
-CREATE ROLE :"tradeflow_role" LOGIN PASSWORD :'tradeflow_password';
-CREATE ROLE :"airflow_role" LOGIN PASSWORD :'airflow_password';
-CREATE ROLE :"grafana_role" LOGIN PASSWORD :'grafana_password';
+  -v pw_tf="$TRADEFLOW_DB_PASSWORD" \
+  -v pw_af="$AIRFLOW_DB_PASSWORD" \
+  -v pw_gr="$GRAFANA_DB_PASSWORD" <<'SQL'
+CREATE ROLE :"tradeflow_role" LOGIN PASSWORD :'pw_tf';
+CREATE ROLE :"airflow_role" LOGIN PASSWORD :'pw_af';
+CREATE ROLE :"grafana_role" LOGIN PASSWORD :'pw_gr';
 
 CREATE DATABASE :"tradeflow_db" OWNER :"tradeflow_role";
 CREATE DATABASE :"server_db" OWNER :"tradeflow_role";

@@ -152,7 +152,7 @@ def test_postgres_init_script_gives_each_owner_its_database(init_names: dict[str
         **os.environ, **init_names, "PGHOST": str(admin.get("host", "127.0.0.1")),
         "PGPORT": str(admin.get("port", 5432)), "POSTGRES_USER": str(admin.get("user", "postgres")),
         "POSTGRES_DB": str(admin.get("dbname", "postgres")),
-        "TRADEFLOW_DB_PASSWORD": "pw-with-'quote", "AIRFLOW_DB_PASSWORD": "pw2", "GRAFANA_DB_PASSWORD": "pw3",
+        "TRADEFLOW_DB_PASSWORD": "test-pw-with-'quote", "AIRFLOW_DB_PASSWORD": "test-pw2", "GRAFANA_DB_PASSWORD": "test-pw3",
     }  # fmt: skip
     script = REPO / "deploy" / "postgres" / "10-tradeflow-databases.sh"
     missing = subprocess.run([str(script)], env={k: v for k, v in env.items() if k != "GRAFANA_DB_PASSWORD"},
@@ -200,16 +200,16 @@ def test_postgres_init_script_gives_each_owner_its_database(init_names: dict[str
 def _airflow_env(tmp_path: Path, database_url: str) -> dict[str, str]:
     """docker-compose.yml's x-airflow environment, its hosts pointed at this machine's services."""
     secrets = {
-        "AIRFLOW_FERNET_KEY": "3Ch5jZ0pWvYgNdL0w1kO8qfJb6m2Qx4T7sRzUaHcEiA=", "AIRFLOW_JWT_SECRET": "jwt-secret-for-the-test",
-        "AIRFLOW_SECRET_KEY": "secret-key-for-the-test", "AIRFLOW_DB_PASSWORD": "unused-here",
-        "TRADEFLOW_AIRFLOW_API_KEY": "key-for-the-test", "AIRFLOW_ADMIN_PASSWORD": "admin-password-for-the-test",
+        "AIRFLOW_FERNET_KEY": "3Ch5jZ0pWvYgNdL0w1kO8qfJb6m2Qx4T7sRzUaHcEiA=", "AIRFLOW_JWT_SECRET": "test-jwt-secret",
+        "AIRFLOW_SECRET_KEY": "test-secret-key", "AIRFLOW_DB_PASSWORD": "test-unused",
+        "TRADEFLOW_AIRFLOW_API_KEY": "test-airflow-key", "AIRFLOW_ADMIN_PASSWORD": "test-admin-password",
     }  # fmt: skip
     compose_env: dict[str, Any] = COMPOSE["x-airflow"]["environment"]
     local = database_url.split("://", 1)[1]
     env = {}
     for name, value in compose_env.items():
         text = _interpolate(str(value), secrets)
-        text = text.replace("airflow:unused-here@postgres:5432/airflow", local)
+        text = text.replace("airflow:test-unused@postgres:5432/airflow", local)
         text = text.replace("redis://redis:6379/2", REDIS_URL)
         env[name] = text
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"postgresql+psycopg2://{local}"
@@ -306,11 +306,11 @@ def test_airflow_image_commands_on_postgres_and_redis(tmp_path: Path) -> None:
 
         # The API server's entry point writes the admin password file from AIRFLOW_ADMIN_PASSWORD.
         admin = _interpolate(COMPOSE["services"]["airflow-api-server"]["environment"]["AIRFLOW_ADMIN_PASSWORD"],
-                             {"AIRFLOW_ADMIN_PASSWORD": "admin-password-for-the-test"})  # fmt: skip
+                             {"AIRFLOW_ADMIN_PASSWORD": "test-admin-password"})  # fmt: skip
         version = _airflow({**env, "AIRFLOW_ADMIN_PASSWORD": admin}, "version")
         assert version.returncode == 0
         passwords = Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
-        assert json.loads(passwords.read_text()) == {"admin": "admin-password-for-the-test"}
+        assert json.loads(passwords.read_text()) == {"admin": "test-admin-password"}
         assert stat.S_IMODE(passwords.stat().st_mode) == 0o600
 
         for service in ("airflow-worker", "airflow-scheduler"):
@@ -352,15 +352,15 @@ async def test_aegra_runs_with_the_compose_environment(tmp_path: Path) -> None:
     require_aegra()
     require_redis()
     secrets = {"TRADEFLOW_API_KEY": uuid.uuid4().hex, "TRADEFLOW_METRICS_TOKEN": uuid.uuid4().hex,
-               "TRADEFLOW_DB_PASSWORD": "unused-here"}  # fmt: skip
+               "TRADEFLOW_DB_PASSWORD": "test-unused"}  # fmt: skip
     service = COMPOSE["services"]["aegra"]
     prefix = f"compose-{uuid.uuid4().hex[:8]}"
     with scratch_database("compose_srv") as server_db, scratch_database("compose_tf") as tradeflow_db:
         env: dict[str, str] = {}
         for name, value in service["environment"].items():
             text = _interpolate(str(value), {**_env_defaults(), **secrets})
-            text = text.replace("postgresql://tradeflow:unused-here@postgres:5432/langgraph", server_db)
-            text = text.replace("postgresql://tradeflow:unused-here@postgres:5432/tradeflow", tradeflow_db)
+            text = text.replace("postgresql://tradeflow:test-unused@postgres:5432/langgraph", server_db)
+            text = text.replace("postgresql://tradeflow:test-unused@postgres:5432/tradeflow", tradeflow_db)
             text = text.replace("redis://redis:6379/0", REDIS_URL)
             env[name] = text
         assert env["DATABASE_URL"] == server_db

@@ -306,12 +306,12 @@ def test_prometheus_scrapes_the_server_with_the_token_file() -> None:
     services = _services()
     prometheus = services["prometheus"]
     compose = _load(MAIN)
-    secret = "tradeflow_metrics_token"
-    assert compose["secrets"][secret] == {"environment": "TRADEFLOW_METRICS_TOKEN"}
-    assert prometheus["secrets"] == [secret]
+    secret_name = "tradeflow_metrics_token"
+    assert compose["secrets"][secret_name] == {"environment": "TRADEFLOW_METRICS_TOKEN"}
+    assert prometheus["secrets"] == [secret_name]
     config = _load(REPO / "analytics" / "prometheus" / "compose.yml")
     (job,) = config["scrape_configs"]
-    assert job["authorization"] == {"type": "Bearer", "credentials_file": f"/run/secrets/{secret}"}
+    assert job["authorization"] == {"type": "Bearer", "credentials_file": f"/run/secrets/{secret_name}"}
     assert job["dns_sd_configs"][0]["names"] == ["tradeflow"]
     assert job["dns_sd_configs"][0]["port"] == 8000
     mounts = {v.split(":")[1]: v.split(":")[0] for v in prometheus["volumes"] if v.startswith("./")}
