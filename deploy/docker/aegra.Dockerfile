@@ -14,7 +14,7 @@ ENV UV_PROJECT_ENVIRONMENT=/opt/aegra \
     PATH=/opt/aegra/bin:$PATH
 RUN pip install --no-cache-dir "uv==${UV_VERSION}" \
  && useradd --system --create-home --uid 10001 tradeflow \
- && install -d -o tradeflow /var/lib/tradeflow
+ && install -d -o tradeflow /var/lib/tradeflow /var/lib/tradeflow-workflows
 
 WORKDIR /app
 # Third-party packages first, in a layer that changes only with the lock files; then the code.

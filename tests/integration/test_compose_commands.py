@@ -373,6 +373,7 @@ async def test_aegra_runs_with_the_compose_environment(tmp_path: Path) -> None:
             "AEGRA_CONFIG": str(REPO / "langgraph.json"),
             "TRADEFLOW_ROUTER_CONFIG": str(backends),
             "TRADEFLOW_DATA_DIR": str(tmp_path / "data"),
+            "TRADEFLOW_WORKFLOWS_REPO": str(tmp_path / "workflows" / "workflows.git"),
             "REDIS_CHANNEL_PREFIX": f"{prefix}:run:",
             "WORKER_QUEUE_KEY": f"{prefix}:jobs",
         })  # fmt: skip
