@@ -6,8 +6,8 @@
   Grafana's role may read.
 - Airflow: the image's environment (`make airflow-image-env`: the bridge's lock with its deploy group) and entry
   point, with the x-airflow configuration read from docker-compose.yml (hosts pointed at this machine's Postgres and
-  Redis): `db migrate` (airflow-init), `dags list` over the DAG files the image build writes, then the Celery worker
-  and the scheduler until their compose healthchecks pass.
+  Redis): `db migrate` (airflow-init), `dags list` over the DAG files the image build writes, then the Celery worker,
+  scheduler, DAG processor, triggerer and API server until their compose healthchecks pass.
 - Aegra: the aegra image's command with the aegra service's environment (scratch databases, Redis here, the mounted
   backend table): healthy, a run, /metrics with the scrape token, its tables and tradeflow's in separate databases.
 The langgraph-api image needs a licence and Docker to run; tests/unit/test_packaging.py checks its Dockerfile.
@@ -15,6 +15,7 @@ The langgraph-api image needs a licence and Docker to run; tests/unit/test_packa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -221,6 +222,7 @@ def _airflow_env(tmp_path: Path, database_url: str) -> dict[str, str]:
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
+        "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "HOSTNAME": socket.gethostname(),
@@ -247,11 +249,13 @@ def _airflow(env: dict[str, str], *args: str, timeout: int = 300) -> subprocess.
     return subprocess.run([str(ENTRYPOINT), *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def _until_healthy(service: str, env: dict[str, str], proc: subprocess.Popen[bytes], log: Path) -> None:
+def _until_healthy(
+    service: str, env: dict[str, str], proc: subprocess.Popen[bytes], log: Path, rewrite: dict[str, str]
+) -> None:
     """Run the service's compose healthcheck until it passes (the way Docker would)."""
-    test = COMPOSE["services"][service]["healthcheck"]["test"]
+    test = [_rewrite(part, rewrite) for part in COMPOSE["services"][service]["healthcheck"]["test"]]
     command = ["sh", "-c", test[1].replace("$$", "$")] if test[0] == "CMD-SHELL" else test[1:]
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 300
     while True:
         check = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
         if check.returncode == 0:
@@ -263,17 +267,30 @@ def _until_healthy(service: str, env: dict[str, str], proc: subprocess.Popen[byt
         time.sleep(2)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the service's process group (it was started in a session of its own), as `docker stop` does."""
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+def _rewrite(text: str, replacements: dict[str, str]) -> str:
+    for old, new in replacements.items():
+        text = text.replace(old, new)
+    return text
+
+
+def _stop(*procs: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to each service's process group (each started in a session of its own), as `docker stop` does;
+    SIGKILL to what is left a minute later."""
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
 
 
 @pytest.mark.postgres
+@pytest.mark.timeout(900)  # Airflow's migrations and six Airflow processes on a 2-core machine
 def test_airflow_image_commands_on_postgres_and_redis(tmp_path: Path) -> None:
     _need(IMAGE_ENV / "bin" / "airflow", "the Airflow image's environment (make airflow-image-env)")
     assert ENTRYPOINT.stat().st_mode & stat.S_IXUSR
@@ -313,15 +330,31 @@ def test_airflow_image_commands_on_postgres_and_redis(tmp_path: Path) -> None:
         assert json.loads(passwords.read_text()) == {"admin": "test-admin-password"}
         assert stat.S_IMODE(passwords.stat().st_mode) == 0o600
 
-        for service in ("airflow-worker", "airflow-scheduler"):
-            log = tmp_path / f"{service}.log"
-            with log.open("wb") as out:
-                proc = subprocess.Popen([str(ENTRYPOINT), *COMPOSE["services"][service]["command"]], env=env,
-                                        stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-                try:
-                    _until_healthy(service, env, proc, log)
-                finally:
-                    _stop(proc)
+        # Every long-running Airflow service, started together as compose would, until its healthcheck passes.
+        api_port = free_port()
+        services = ("airflow-worker", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
+                    "airflow-api-server")  # fmt: skip
+        running: dict[str, tuple[subprocess.Popen[bytes], Path, list[str]]] = {}
+        try:
+            for service in services:
+                log = tmp_path / f"{service}.log"
+                command = [arg.replace("8080", str(api_port)) for arg in COMPOSE["services"][service]["command"]]
+                extra = {"AIRFLOW_ADMIN_PASSWORD": admin} if service == "airflow-api-server" else {}
+                with log.open("wb") as out:
+                    proc = subprocess.Popen([str(ENTRYPOINT), *command], env={**env, **extra}, stdout=out,
+                                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+                running[service] = (proc, log, command)
+            for service, (proc, log, _) in running.items():
+                _until_healthy(service, env, proc, log, {"127.0.0.1:8080": f"127.0.0.1:{api_port}"})
+            # The admin password the entry point wrote is the one Airflow's API accepts (airflow_api_default).
+            token = httpx.post(f"http://127.0.0.1:{api_port}/auth/token", timeout=30,
+                               json={"username": "admin", "password": admin})  # fmt: skip
+            assert token.status_code == 201, token.text
+            wrong = httpx.post(f"http://127.0.0.1:{api_port}/auth/token", timeout=30,
+                               json={"username": "admin", "password": "test-wrong"})  # fmt: skip
+            assert wrong.status_code == 401
+        finally:
+            _stop(*(proc for proc, _, _ in running.values()))
 
 
 # --- Aegra ------------------------------------------------------------------------------------------------
