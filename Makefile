@@ -73,12 +73,13 @@ fmt: env ## format the code
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: env bridge-env ## run the benchmarks (installs the bench group: litellm, for side-by-side figures)
+bench: env bridge-env aegra-env ## run the benchmarks (installs the bench group: litellm, for side-by-side figures)
 	$(UV) sync --frozen --python $(PYTHON) --group bench
 	LITELLM_LOCAL_MODEL_COST_MAP=True $(VENV)/bin/python benchmarks/router_decision.py
 	LITELLM_LOCAL_MODEL_COST_MAP=True $(VENV)/bin/python benchmarks/router_overhead.py
 	$(VENV)/bin/python benchmarks/startup.py
 	$(VENV)/bin/python benchmarks/server_throughput.py
+	$(VENV)/bin/python benchmarks/server_load.py
 	$(VENV)/bin/python benchmarks/analytics_callbacks.py
 	$(VENV)/bin/python benchmarks/analytics_ingest.py
 	$(VENV)/bin/python benchmarks/analytics_report.py

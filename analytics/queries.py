@@ -41,6 +41,9 @@ def _bucket(dialect: Dialect, unit: str, column: str) -> str:
     return f"strftime('{pattern}', {column})"
 
 
+_FILTER_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}")
+
+
 @dataclass(frozen=True)
 class ReportRequest:
     """What to report on: a period, dimensions, filters and the source."""
@@ -59,6 +62,12 @@ class ReportRequest:
         bad = sorted(set(self.filters) - _FILTERS)
         if bad:
             raise ReportQueryError(f"filter: expected some of {', '.join(sorted(_FILTERS))}, got {', '.join(bad)}")
+        for name, value in sorted(self.filters.items()):
+            # Values are always bound, never spliced; a value no name could have is refused before any query.
+            if not _FILTER_VALUE.fullmatch(value):
+                raise ReportQueryError(
+                    f"{name}: expected a {name} name (letters, digits and . _ - : / @ +, at most 200), got {value!r}"
+                )
 
 
 def cost_query(request: ReportRequest, dialect: Dialect) -> tuple[str, dict[str, Any], list[str]]:

@@ -12,9 +12,13 @@
   wait. Per round, each client's p50/p99; a figure is the median over rounds, and "added" is the median over
   rounds of (client p50 - baseline p50 of the same round).
 
+* ``--compare-tree DIR`` adds the router clients of another checkout (say, ``main`` in a worktree) as workers of
+  the same rounds, printed as ``previous_<label>``: a change measured against what it replaces, in the same
+  minutes on the same machine.
+
 Prints ``name value unit`` lines.
 
-    .venv/bin/python benchmarks/router_overhead.py [--rounds 10] [--calls 200]
+    .venv/bin/python benchmarks/router_overhead.py [--rounds 10] [--calls 200] [--compare-tree DIR]
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ LABELS = {
     "llm_router_graph": "llm_router_graph_with_analytics",
     "litellm": "litellm_router_acompletion",
 }
+COMPARED = ("routed_3", "routed_100", "subgraph", "llm_router_graph")
+"""Clients that ``--compare-tree`` also runs from the other checkout."""
+PREVIOUS = "previous_"
 
 
 def _free_port() -> int:
@@ -188,6 +195,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200, help="calls per client per round")
     parser.add_argument("--worker", choices=CLIENTS, help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--compare-tree", type=Path, help="another checkout, run in the same rounds")
     args = parser.parse_args()
     if args.worker:
         _worker(args.worker, args.base_url)
@@ -208,6 +216,14 @@ def main() -> None:
                 [sys.executable, __file__, "--worker", kind, "--base-url", base_url], cwd=REPO,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             )  # fmt: skip
+        if args.compare_tree is not None:
+            tree = args.compare_tree.resolve()
+            for kind in COMPARED:
+                workers[PREVIOUS + kind] = subprocess.Popen(
+                    [sys.executable, str(tree / "benchmarks" / "router_overhead.py"), "--worker", kind, "--base-url",
+                     base_url], cwd=tree, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                )  # fmt: skip
+            kinds += [PREVIOUS + kind for kind in COMPARED]
         for worker in workers.values():
             assert worker.stdout is not None
             assert worker.stdout.readline().strip() == "ready"
@@ -242,7 +258,7 @@ def _report(rounds: dict[str, list[list[float]]], calls: int) -> None:
     for kind, samples in rounds.items():
         if kind == "chatopenai":
             continue
-        label = LABELS[kind]
+        label = PREVIOUS + LABELS[kind.removeprefix(PREVIOUS)] if kind.startswith(PREVIOUS) else LABELS[kind]
         p50 = [_percentile(r, 0.5) for r in samples]
         p99 = [_percentile(r, 0.99) for r in samples]
         added[kind] = statistics.median(c - b for c, b in zip(p50, base_p50, strict=True)) * 1000

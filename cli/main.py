@@ -7,8 +7,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from access.errors import AccessDenied, UnknownKeyError
 from analytics.errors import ReportQueryError
 from cli.ab_command import add_ab_parser
+from cli.keys_command import add_keys_parser
 from cli.report_command import add_report_parser
 from cli.route_command import add_router_parsers
 from cli.run_command import add_run_parser
@@ -24,7 +26,7 @@ from versioning.errors import StoreError, VersioningError
 # Exit 2 for input the caller can fix (bad settings, input or graph id), 1 for a failed run.
 _USAGE_ERRORS = (
     SettingsError, InvalidInputError, UnknownGraphError, RouterConfigError, NoEligibleBackendError,
-    ReportQueryError, PriceTableError,
+    ReportQueryError, PriceTableError, AccessDenied, UnknownKeyError,
 )  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(sub)
     add_workflows_parser(sub)
     add_ab_parser(sub)
+    add_keys_parser(sub)
     graphs = sub.add_parser("graphs", help="list the served graphs")
     graphs.set_defaults(handler=_list_graphs)
     return parser

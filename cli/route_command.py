@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 from core.errors import SettingsError
+from core.settings import get_settings
 
 
 def add_router_parsers(sub: Any) -> None:
@@ -77,7 +78,9 @@ async def _backends(args: argparse.Namespace) -> int:
 
     if args.server:
         try:
-            async with httpx.AsyncClient(timeout=5) as client:
+            key = get_settings().api_key  # the server asks for a key when it has any (docs/security.md)
+            headers = {"x-api-key": key} if key else {}
+            async with httpx.AsyncClient(timeout=5, headers=headers) as client:
                 response = await client.get(f"{args.server.rstrip('/')}/router/backends")
             response.raise_for_status()
         except httpx.HTTPError as exc:

@@ -73,6 +73,9 @@ async def _run(args: argparse.Namespace) -> int:
     payload = _read_json(graph_id, args.input) if args.input else None
     if payload is not None:
         payload = validate_input(graph_id, payload)
+        from graphs.validation import check_input_with_context
+
+        check_input_with_context(graph_id, payload, context)
     resume = _parse_json_arg(graph_id, "--resume", args.resume) if args.resume is not None else None
     if args.resume is not None:
         validate_resume(graph_id, resume)

@@ -74,6 +74,8 @@ def server_environment(settings: Settings) -> dict[str, str]:
     env.update(settings.environ)
     env.update(OFFLINE_ENV)
     env["LANGSMITH_TRACING"] = "true" if settings.langsmith_tracing else "false"
+    # langgraph-api's own limit on request bodies (413 above it); tradeflow's routes apply the same setting.
+    env["HTTP_MAX_REQUEST_BODY_BYTES"] = str(settings.max_body_bytes)
     return env
 
 

@@ -35,6 +35,16 @@ Provider = Literal["auto", "openai", "ollama"]
 Strategy = Literal["cost", "performance", "balanced"]
 
 _PLACEHOLDER_MARKERS = ("changeme", "change-me", "placeholder", "your-key", "sk-xxx", "dummy")
+_INT_BOUNDS = {
+    "port": (1, 65535),
+    "analytics_retention_days": (1, 36500),
+    "guardrail_interval_s": (0, 86400),
+    "max_body_bytes": (1024, 1024**3),
+    "key_cache_s": (0, 300),
+}
+# Variables holding secrets besides the fields below (read from the merged environment by name): every
+# ``*_API_KEY``, ``*_TOKEN``, ``*_PASSWORD`` and ``*_SECRET`` variable, e.g. a backend's ``api_key_env``.
+_SECRET_SUFFIXES = ("_API_KEY", "_TOKEN", "_PASSWORD", "_SECRET")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 # The environment a Settings object is being built from (see settings_from_mapping).
@@ -74,6 +84,9 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("TRADEFLOW_DATABASE_URL", "DATABASE_URL"), repr=False
     )
     api_key: str | None = _alias("TRADEFLOW_API_KEY", repr=False)
+    metrics_token: str | None = _alias("TRADEFLOW_METRICS_TOKEN", repr=False)
+    max_body_bytes: int = _alias("TRADEFLOW_MAX_BODY_BYTES", 10 * 1024 * 1024)
+    key_cache_s: int = _alias("TRADEFLOW_KEY_CACHE_S", 5)
     llm_provider: Provider = _alias("TRADEFLOW_LLM_PROVIDER", "auto")
     openai_api_key: str | None = _alias("OPENAI_API_KEY", repr=False)
     openai_base_url: str | None = _alias("OPENAI_BASE_URL")
@@ -126,12 +139,12 @@ class Settings(BaseSettings):
             raise ValueError(f"expected one of debug, info, warning, error, got {value!r}")
         return lowered.upper()
 
-    @field_validator("port", "analytics_retention_days", "guardrail_interval_s", mode="before")
+    @field_validator(
+        "port", "analytics_retention_days", "guardrail_interval_s", "max_body_bytes", "key_cache_s", mode="before"
+    )
     @classmethod
     def _bounded_int(cls, value: object, info: Any) -> int:
-        lo, hi = {"port": (1, 65535), "analytics_retention_days": (1, 36500), "guardrail_interval_s": (0, 86400)}[
-            info.field_name
-        ]
+        lo, hi = _INT_BOUNDS[info.field_name]
         try:
             number = int(str(value).strip())
         except ValueError:
@@ -187,18 +200,22 @@ class Settings(BaseSettings):
             raise ValueError(f"expected a directory (it is created when missing), {str(value)!r} is a file")
         return path
 
-    @field_validator("host", "openai_model", "ollama_model", "api_key", "openai_api_key", mode="before")
+    @field_validator(
+        "host", "openai_model", "ollama_model", "api_key", "openai_api_key", "metrics_token", mode="before"
+    )
     @classmethod
     def _stripped(cls, value: object) -> str:
         return str(value).strip()
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        for variable, value in (("OPENAI_API_KEY", self.openai_api_key), ("TRADEFLOW_API_KEY", self.api_key)):
-            if self.env == "production" and value and any(m in value.lower() for m in _PLACEHOLDER_MARKERS):
-                raise SettingsError(
-                    variable, "holds a placeholder value; set the real secret (placeholders are refused in production)"
-                )
+        if self.env == "production":
+            for variable, value in self._secrets():
+                if is_placeholder(value):
+                    raise SettingsError(
+                        variable,
+                        "holds a placeholder value; set the real secret (placeholders are refused in production)",
+                    )
         if self.env == "production" and not self.server_hooks:
             raise SettingsError(
                 "TRADEFLOW_SERVER_HOOKS", "is off (benchmarks only); production needs auth and analytics"
@@ -209,6 +226,20 @@ class Settings(BaseSettings):
                 "TRADEFLOW_LLM_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)",
             )
         return self
+
+    def _secrets(self) -> list[tuple[str, str]]:
+        """Every secret this process was given, by variable (the database password taken out of its URL)."""
+        named = {
+            "TRADEFLOW_API_KEY": self.api_key,
+            "TRADEFLOW_METRICS_TOKEN": self.metrics_token,
+            "OPENAI_API_KEY": self.openai_api_key,
+        }
+        environ = _BUILDING.get({})
+        for variable in ("DATABASE_URL", "TRADEFLOW_DATABASE_URL"):  # Aegra's tables and tradeflow's
+            url = environ.get(variable)
+            named[variable] = urlparse(url).password if url else None
+        named |= {k: v for k, v in environ.items() if k.endswith(_SECRET_SUFFIXES) and k not in named}
+        return [(variable, value) for variable, value in sorted(named.items()) if value]
 
     # --- derived -----------------------------------------------------------------------------------------
     @property
@@ -227,6 +258,11 @@ class Settings(BaseSettings):
         return self.data_dir / "versioning.sqlite"
 
     @property
+    def access_sqlite_path(self) -> Path:
+        """Where API keys and the approval audit live when no DATABASE_URL is set."""
+        return self.data_dir / "access.sqlite"
+
+    @property
     def environ(self) -> Mapping[str, str]:
         """The merged environment these settings were built from (process over ``.env``; empty values dropped).
 
@@ -234,6 +270,14 @@ class Settings(BaseSettings):
         so they follow the same precedence as every setting.
         """
         return self._environ
+
+
+def is_placeholder(value: str) -> bool:
+    """A value that stands in for a secret: empty, ``change-me...`` or another dummy marker (as in ``.env.example``)."""
+    lowered = value.strip().lower()
+    return (
+        not lowered or lowered.startswith(("change-me", "changeme")) or any(m in lowered for m in _PLACEHOLDER_MARKERS)
+    )
 
 
 def _literal_values(annotation: Any) -> tuple[str, ...]:

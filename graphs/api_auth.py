@@ -1,44 +1,163 @@
 """Server-side request checks, wired through ``langgraph.json`` ``auth.path``.
 
-* Authentication: when ``TRADEFLOW_API_KEY`` is set, every request must carry it in ``x-api-key``;
-  without it (a laptop) requests are accepted as the local user.
-* Input validation: a run whose input or context does not match its graph's schemas, or a triage
-  resume that is not a valid approval, is refused with 422 naming the field, before the run exists,
-  so no thread state or checkpoint is written for it. An assistant's context is checked the same way
-  when it is created or updated. (State updates are checked by the served graph: ``graphs.serving``.)
+* Authentication (every route but ``/ok``, custom routes included: ``http.enable_custom_route_auth``): an API
+  key in ``x-api-key``, looked up in tradeflow's key store (``tradeflow keys add``), or the single
+  ``TRADEFLOW_API_KEY`` (an admin, for compatibility). ``/metrics`` also takes ``Authorization: Bearer
+  <TRADEFLOW_METRICS_TOKEN>`` for Prometheus. With no key configured at all (a laptop) every request is the
+  ``local`` caller holding every role.
+* Authorisation: roles (see :mod:`access.roles`) and per-owner isolation. Threads, runs, crons and assistants
+  are stamped with ``metadata.owner`` when created, and every read, search, update and delete is filtered on
+  it: another owner's thread is a 404. Admins see everything; approvers read every thread (to review what they
+  approve) and may resume one they do not own; store namespaces start with the owner's identity.
+* Four eyes: a resume of an approval is refused (403) when the caller lacks ``approver``, names another
+  approver, or started the run; the graph checks the same again (:mod:`graphs.trade_break_triage.tools`).
+* Input validation: a run whose input or context does not fit its graph, or a triage resume that is not a
+  valid answer, is refused with 422 naming the field, before the run exists, so nothing is written for it.
 
 ``disable_studio_auth`` is set in ``langgraph.json`` so Studio's requests get the same checks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from langgraph_sdk import Auth
 
+from access.errors import AccessDenied
+from access.roles import LEGACY_KEY_IDENTITY, LOCAL, METRICS_SCRAPER, ROLES, Caller, Role, caller_from_user
+from access.runtime import key_store
 from core.settings import get_settings
 from graphs.errors import InvalidInputError
 from graphs.registry import GRAPHS, graph_id_for_assistant, validate_input, validate_resume
-from graphs.server_compat import assistant_graph_id, header, run_kwargs
-from graphs.validation import context_from_run, validate_context
+from graphs.server_compat import assistant_graph_id, request_path, run_kwargs, thread_state
+from graphs.trade_break_triage.approval import four_eyes_problem, parse_approval
+from graphs.validation import check_input_with_context, context_from_run, validate_context
 
 logger = logging.getLogger(__name__)
 
 auth = Auth()
+APPROVAL_GRAPHS = ("trade_break_triage", "versioned_workflow")
+Filter = dict[str, Any] | None
+
+
+def _header(headers: Mapping[Any, Any], name: str) -> str:
+    """A header's value whether the server keys headers by bytes (langgraph-api) or by text."""
+    for key in (name.encode(), name):
+        value = headers.get(key)
+        if value:
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return ""
+
+
+def _metrics_token_matches(headers: Mapping[Any, Any], token: str) -> bool:
+    scheme, _, presented = _header(headers, "authorization").partition(" ")
+    return scheme.lower() == "bearer" and bool(presented) and hmac.compare_digest(presented.strip(), token)
+
+
+async def identify(headers: Mapping[Any, Any], path: str = "") -> Caller:
+    """The caller a request's headers prove; :class:`AccessDenied` (401) when they prove none."""
+    settings = get_settings()
+    if path == "/metrics" and settings.metrics_token and _metrics_token_matches(headers, settings.metrics_token):
+        return Caller(METRICS_SCRAPER, ())
+    presented = _header(headers, "x-api-key")
+    if presented:
+        if settings.api_key and hmac.compare_digest(presented, settings.api_key):
+            return Caller(LEGACY_KEY_IDENTITY, ("admin",))
+        caller = await asyncio.to_thread(key_store().verify, presented)
+        if caller is None:
+            raise AccessDenied("unknown, wrong or revoked x-api-key", 401, "x-api-key")
+        return caller
+    if settings.api_key is None and not await asyncio.to_thread(key_store().any_active):
+        return Caller(LOCAL, ROLES)
+    raise AccessDenied("missing x-api-key", 401, "x-api-key")
 
 
 @auth.authenticate
-async def authenticate(headers: dict[bytes, bytes] | dict[str, str]) -> Auth.types.MinimalUserDict:
-    """Accept the configured API key (``x-api-key``), or everyone when none is configured."""
-    expected = get_settings().api_key
-    if expected is None:
-        return {"identity": "local", "is_authenticated": True}
-    provided = header(headers, "x-api-key")
-    if not provided or not hmac.compare_digest(provided, expected):
-        raise Auth.exceptions.HTTPException(status_code=401, detail="missing or wrong x-api-key")
-    return {"identity": "api-key", "is_authenticated": True}
+async def authenticate(headers: dict[bytes, bytes], path: str = "") -> Auth.types.MinimalUserDict:
+    """Accept a stored API key, the compatibility key, the scrape token on /metrics, or everyone on a laptop."""
+    try:
+        caller = await identify(headers, path or request_path())  # Aegra passes headers only
+    except AccessDenied as exc:
+        raise Auth.exceptions.HTTPException(status_code=exc.status, detail=str(exc)) from None
+    return caller.as_user()  # type: ignore[return-value]
+
+
+# --- authorisation helpers -----------------------------------------------------------------------------
+def _caller(ctx: Auth.types.AuthContext) -> Caller:
+    caller = caller_from_user(ctx.user)
+    if caller is None:
+        raise Auth.exceptions.HTTPException(status_code=401, detail="not authenticated")
+    return caller
+
+
+def _need(ctx: Auth.types.AuthContext, role: Role, doing: str) -> Caller:
+    try:
+        return _caller(ctx).require(role, doing)
+    except AccessDenied as exc:
+        logger.info("refused: %s", exc)
+        raise Auth.exceptions.HTTPException(status_code=exc.status, detail=str(exc)) from None
+
+
+def _owned(caller: Caller) -> Filter:
+    return None if caller.is_admin else {"owner": caller.identity}
+
+
+def _readable(caller: Caller) -> Filter:
+    return None if caller.is_admin or caller.has("approver") else {"owner": caller.identity}
+
+
+def _stamp(value: Any, caller: Caller) -> None:
+    """Make the caller the owner of what is being created (whatever owner the client sent)."""
+    metadata = value.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = value["metadata"] = {}
+    metadata["owner"] = caller.identity
+
+
+def _keep_owner(value: Any, caller: Caller) -> None:
+    metadata = value.get("metadata")
+    owner = metadata.get("owner") if isinstance(metadata, dict) else None
+    if owner is not None and owner != caller.identity and not caller.is_admin:
+        raise Auth.exceptions.HTTPException(status_code=403, detail="metadata.owner: only an admin may change it")
+
+
+# --- threads and runs --------------------------------------------------------------------------------
+@auth.on.threads.create
+async def create_thread(ctx: Auth.types.AuthContext, value: Auth.types.ThreadsCreate) -> Filter:
+    """Operators create threads; the creator owns it."""
+    caller = _need(ctx, "operator", "create a thread")
+    _stamp(value, caller)
+    return _owned(caller)
+
+
+@auth.on.threads.read
+async def read_thread(ctx: Auth.types.AuthContext, value: Auth.types.ThreadsRead) -> Filter:
+    """A thread, its state, history and runs: its owner's (approvers and admins: any)."""
+    return _readable(_need(ctx, "viewer", "read threads"))
+
+
+@auth.on.threads.search
+async def search_threads(ctx: Auth.types.AuthContext, value: Auth.types.ThreadsSearch) -> Filter:
+    """Search finds the caller's own threads (approvers and admins: all)."""
+    return _readable(_need(ctx, "viewer", "search threads"))
+
+
+@auth.on.threads.update
+async def update_thread(ctx: Auth.types.AuthContext, value: Auth.types.ThreadsUpdate) -> Filter:
+    """Operators change their own threads (state, metadata; cancelling runs)."""
+    caller = _need(ctx, "operator", "change a thread")
+    _keep_owner(value, caller)
+    return _owned(caller)
+
+
+@auth.on.threads.delete
+async def delete_thread(ctx: Auth.types.AuthContext, value: Auth.types.ThreadsDelete) -> Filter:
+    """Operators delete their own threads."""
+    return _owned(_need(ctx, "operator", "delete a thread"))
 
 
 async def _graph_id(assistant_id: str) -> str | None:
@@ -58,27 +177,60 @@ def _problems_for(graph_id: str, kwargs: dict[str, Any]) -> InvalidInputError | 
         command = kwargs.get("command") or {}
         if "resume" in command:
             validate_resume(graph_id, command["resume"])
-        context_from_run(graph_id, kwargs)
+        context = context_from_run(graph_id, kwargs)
+        if isinstance(payload, dict):
+            check_input_with_context(graph_id, payload, context)
     except InvalidInputError as exc:
         return exc
     return None
 
 
+def _find(values: Any, key: str) -> Any:
+    return values.get(key) if isinstance(values, dict) else None
+
+
+async def _requested_by(thread_id: str) -> str | None:
+    """Who started the run waiting on ``thread_id``: its state says, or the approval request it is waiting on."""
+    state = await thread_state(thread_id)
+    found = _find(state.get("values"), "requested_by")
+    pending = [i for task in state.get("tasks") or [] for i in task.get("interrupts") or []]
+    for waiting in [*pending, *(state.get("interrupts") or [])]:
+        if found is None:
+            found = _find(waiting.get("value") if isinstance(waiting, dict) else None, "requested_by")
+    return found if isinstance(found, str) else None
+
+
+async def _check_four_eyes(caller: Caller, thread_id: str | None, resume: object) -> None:
+    requested_by = await _requested_by(thread_id) if thread_id else None
+    problem = four_eyes_problem(
+        caller, parse_approval(resume), requested_by, production=get_settings().env == "production"
+    )
+    if problem is not None and not (problem.field == "requested_by"):  # the graph itself decides that case
+        logger.warning("approval refused for %s on thread %s: %s", caller.identity, thread_id, problem.message)
+        raise Auth.exceptions.HTTPException(status_code=problem.status, detail=f"{problem.field}: {problem.message}")
+
+
 @auth.on.threads.create_run
-async def validate_run(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate) -> None:
-    """Refuse a run whose input or resume value does not fit its graph."""
+async def create_run(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate) -> Filter:
+    """Operators start runs on their threads; approvers answer approvals (four eyes); input checked first."""
+    kwargs = run_kwargs(value)
+    resuming = "resume" in (kwargs.get("command") or {})
+    caller = _need(ctx, "approver", "answer an approval") if resuming else _need(ctx, "operator", "start a run")
     assistant_id = value.get("assistant_id")
-    if assistant_id is None:
-        return
-    graph_id = await _graph_id(str(assistant_id))
-    if graph_id is None:
-        return
-    problem = _problems_for(graph_id, run_kwargs(value))
-    if problem is not None:
-        logger.info("refused run for %s: %s", graph_id, problem)
-        raise Auth.exceptions.HTTPException(status_code=422, detail=str(problem))
+    graph_id = await _graph_id(str(assistant_id)) if assistant_id is not None else None
+    if graph_id is not None:
+        problem = _problems_for(graph_id, kwargs)
+        if problem is not None:
+            logger.info("refused run for %s: %s", graph_id, problem)
+            raise Auth.exceptions.HTTPException(status_code=422, detail=str(problem))
+        if resuming and graph_id in APPROVAL_GRAPHS:
+            thread_id = value.get("thread_id")
+            await _check_four_eyes(caller, str(thread_id) if thread_id else None, kwargs["command"]["resume"])
+    _stamp(value, caller)
+    return _readable(caller) if resuming else _owned(caller)
 
 
+# --- assistants --------------------------------------------------------------------------------------
 async def _check_assistant_context(value: Auth.types.AssistantsCreate | Auth.types.AssistantsUpdate) -> None:
     graph_id = value.get("graph_id")
     if graph_id is None and value.get("assistant_id") is not None:
@@ -93,12 +245,93 @@ async def _check_assistant_context(value: Auth.types.AssistantsCreate | Auth.typ
 
 
 @auth.on.assistants.create
-async def validate_assistant(ctx: Auth.types.AuthContext, value: Auth.types.AssistantsCreate) -> None:
-    """Refuse an assistant whose context does not fit its graph's knobs."""
+async def validate_assistant(ctx: Auth.types.AuthContext, value: Auth.types.AssistantsCreate) -> Filter:
+    """Operators create assistants (context checked against the graph's knobs); the creator owns it."""
+    caller = _need(ctx, "operator", "create an assistant")
     await _check_assistant_context(value)
+    _stamp(value, caller)
+    return _owned(caller)
 
 
 @auth.on.assistants.update
-async def validate_assistant_update(ctx: Auth.types.AuthContext, value: Auth.types.AssistantsUpdate) -> None:
-    """Refuse an assistant update whose context does not fit its graph's knobs."""
+async def validate_assistant_update(ctx: Auth.types.AuthContext, value: Auth.types.AssistantsUpdate) -> Filter:
+    """Operators change their own assistants (the graphs' default assistants: admins only)."""
+    caller = _need(ctx, "operator", "change an assistant")
+    _keep_owner(value, caller)
     await _check_assistant_context(value)
+    return _owned(caller)
+
+
+@auth.on.assistants.delete
+async def delete_assistant(ctx: Auth.types.AuthContext, value: Auth.types.AssistantsDelete) -> Filter:
+    """Operators delete their own assistants."""
+    return _owned(_need(ctx, "operator", "delete an assistant"))
+
+
+@auth.on.assistants.read
+async def read_assistant(ctx: Auth.types.AuthContext, value: Auth.types.AssistantsRead) -> Filter:
+    """Assistants are shared configuration: every viewer reads them."""
+    _need(ctx, "viewer", "read assistants")
+    return None
+
+
+@auth.on.assistants.search
+async def search_assistants(ctx: Auth.types.AuthContext, value: Auth.types.AssistantsSearch) -> Filter:
+    """Assistants are shared configuration: every viewer finds them."""
+    _need(ctx, "viewer", "search assistants")
+    return None
+
+
+# --- crons -------------------------------------------------------------------------------------------
+@auth.on.crons.create
+async def create_cron(ctx: Auth.types.AuthContext, value: Auth.types.CronsCreate) -> Filter:
+    """Operators schedule runs; the creator owns the cron."""
+    caller = _need(ctx, "operator", "schedule runs")
+    _stamp(value, caller)
+    return _owned(caller)
+
+
+@auth.on.crons.read
+async def read_cron(ctx: Auth.types.AuthContext, value: Auth.types.CronsRead) -> Filter:
+    """A cron: its owner's."""
+    return _owned(_need(ctx, "viewer", "read crons"))
+
+
+@auth.on.crons.search
+async def search_crons(ctx: Auth.types.AuthContext, value: Auth.types.CronsSearch) -> Filter:
+    """Search finds the caller's own crons."""
+    return _owned(_need(ctx, "viewer", "search crons"))
+
+
+@auth.on.crons.update
+async def update_cron(ctx: Auth.types.AuthContext, value: Auth.types.CronsUpdate) -> Filter:
+    """Operators change their own crons."""
+    caller = _need(ctx, "operator", "change a cron")
+    _keep_owner(value, caller)
+    return _owned(caller)
+
+
+@auth.on.crons.delete
+async def delete_cron(ctx: Auth.types.AuthContext, value: Auth.types.CronsDelete) -> Filter:
+    """Operators delete their own crons."""
+    return _owned(_need(ctx, "operator", "delete a cron"))
+
+
+# --- store and everything else -----------------------------------------------------------------------
+@auth.on.store()
+async def own_namespace(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> None:
+    """A store namespace starts with its owner's identity; writing needs operator."""
+    caller = _need(ctx, "operator" if ctx.action in ("put", "delete") else "viewer", f"{ctx.action} store items")
+    namespace = tuple(value.get("namespace") or ())
+    if caller.is_admin:
+        return
+    if not namespace or namespace[0] != caller.identity:
+        raise Auth.exceptions.HTTPException(
+            status_code=403, detail=f"namespace: must start with your identity {caller.identity!r}"
+        )
+
+
+@auth.on
+async def admins_only(ctx: Auth.types.AuthContext, value: Any) -> None:
+    """Default deny: anything without its own handler above is for admins."""
+    _need(ctx, "admin", f"{ctx.action} {ctx.resource}")

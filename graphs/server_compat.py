@@ -14,6 +14,14 @@ The same ``langgraph.json`` graphs, auth hook and HTTP app run on both; these ar
   (:func:`server_client`).
 * A refused state update: langgraph-api answers the ``ValueError`` a graph raises with 400; Aegra answers
   anything but its own ``HTTPException`` with 500 (:func:`refusal`).
+* Reading a thread's state from inside the auth hook (four eyes: who started the run?): langgraph-api's
+  in-process client again; on Aegra its checkpointer, in-process (:func:`thread_state`).
+* The auth hook's ``path``: langgraph-api passes it, Aegra does not; :class:`RequestPathMiddleware` in the
+  HTTP app records it for :func:`request_path`.
+* Who owns what: Aegra scopes every thread and run to the authenticated ``identity`` itself (another identity
+  gets 404) and writes that identity into ``metadata.owner``. Owner isolation therefore holds on Aegra as on
+  langgraph-api, but an approver (another identity, as four eyes requires) cannot reach the thread of the run
+  they approve, nor an admin another's thread: not solved here (docs/scaling.md).
 * Callback run ids: langgraph-api passes ``UUID``, Aegra ``str`` (handled where they are used, in
   ``analytics.callbacks``, which cannot import this package).
 
@@ -27,11 +35,13 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.settings import get_settings
 
@@ -66,8 +76,62 @@ async def assistant_graph_id(assistant_id: str) -> str | None:
     """The graph id of an assistant created through the API (None when the server knows no such assistant)."""
     if server_kind() == "aegra":
         return await _aegra_assistant_graph_id(assistant_id)
-    assistant = await server_client().assistants.get(assistant_id)
+    from langgraph_sdk import get_client
+
+    # langgraph-api's in-process transport: no credentials, no owner filter.
+    assistant = await get_client().assistants.get(assistant_id)
     return str(assistant["graph_id"])
+
+
+async def thread_state(thread_id: str) -> dict[str, Any]:
+    """A thread's latest state as the SDK shapes it: ``values`` and ``tasks[].interrupts[].value``."""
+    if server_kind() == "aegra":
+        return await _aegra_thread_state(thread_id)
+    from langgraph_sdk import get_client
+
+    state: dict[str, Any] = dict(await get_client().threads.get_state(thread_id))
+    return state
+
+
+async def _aegra_thread_state(thread_id: str) -> dict[str, Any]:
+    from aegra_api.core.database import db_manager
+
+    saver = db_manager.get_checkpointer()
+    found = await saver.aget_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
+    if found is None:
+        return {"values": {}, "tasks": []}
+    interrupts = [
+        {"value": getattr(item, "value", item)}
+        for _, channel, written in found.pending_writes or []
+        if channel == "__interrupt__"
+        for item in (written if isinstance(written, list | tuple) else [written])
+    ]
+    return {"values": dict(found.checkpoint.get("channel_values") or {}), "tasks": [{"interrupts": interrupts}]}
+
+
+_PATH: ContextVar[str] = ContextVar("tradeflow_request_path", default="")
+
+
+def request_path() -> str:
+    """The path of the request being served ("" outside one, or where no middleware recorded it)."""
+    return _PATH.get()
+
+
+class RequestPathMiddleware:
+    """Pure ASGI middleware recording each HTTP request's path for :func:`request_path` (same task, no copy)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = _PATH.set(str(scope.get("path", "")))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _PATH.reset(token)
 
 
 async def _aegra_assistant_graph_id(assistant_id: str) -> str | None:

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from graphs.errors import InvalidInputError
 from graphs.registry import load_builder
+from graphs.trade_break_triage.threshold import check_convertible
 from router.runtime import process_router
 
 VERSIONED = "versioned_workflow"
@@ -107,11 +108,17 @@ def _versioned_context(values: Mapping[str, Any], prefix: str) -> None:
         raise InvalidInputError(VERSIONED, problems, what="context")
 
 
-def context_from_run(graph_id: str, kwargs: Mapping[str, Any]) -> None:
+def context_from_run(graph_id: str, kwargs: Mapping[str, Any]) -> Any:
     """Check the context of a run as the server hands it to the auth hook (``RunsCreate.kwargs``)."""
     configurable = ((kwargs.get("config") or {}).get("configurable")) or {}
     explicit = bool(configurable.get("__context_provided__"))
     context = kwargs.get("context") or {}
     if not explicit:
         context = {k: v for k, v in context.items() if not str(k).startswith(_SERVER_KEYS_PREFIXES)}
-    validate_context(graph_id, context, explicit=explicit)
+    return validate_context(graph_id, context, explicit=explicit)
+
+
+def check_input_with_context(graph_id: str, payload: Mapping[str, Any] | None, context: Any) -> None:
+    """Checks that need the input and the knobs together (a triage break's currency against the threshold's)."""
+    if graph_id == "trade_break_triage" and payload is not None:
+        check_convertible(payload, str(getattr(context, "threshold_currency", None) or "USD"))

@@ -1,13 +1,15 @@
 """HTTP routes for workflow versions and experiments on the tradeflow server (see the cross-issue contract).
 
-Authenticated like the API (``x-api-key`` when ``TRADEFLOW_API_KEY`` is set). Errors are JSON
-``{"error": ..., "field": ...}`` with a 4xx status; blocking work (Git, the database) runs in a thread.
+Authenticated like the API (``http.enable_custom_route_auth``: the server's auth hook runs first); reading
+needs the ``viewer`` role, publishing, moving labels, rolling back and running experiments ``operator``
+(:func:`access.roles.require_role`). Who did it is the authenticated identity, never a name in the body.
+Errors are JSON ``{"error": ..., "field": ...}`` with a 4xx status; a body over ``TRADEFLOW_MAX_BODY_BYTES`` is
+413; blocking work (Git, the database) runs in a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from access.errors import AccessDenied
+from access.roles import Role, require_role
 from analytics.http import report_store
 from core.errors import TradeflowError
 from graphs.versioning_service import VersioningService, service
@@ -44,7 +48,7 @@ class BadRequest(TradeflowError):
 
 
 def _status(exc: TradeflowError, method: str) -> int:
-    if isinstance(exc, BadRequest):
+    if isinstance(exc, BadRequest | AccessDenied):
         return exc.status
     if isinstance(exc, UnknownWorkflowError | UnknownVersionError):
         return 404 if method == "GET" else 422
@@ -65,24 +69,32 @@ def _error(exc: TradeflowError, method: str) -> JSONResponse:
     return JSONResponse(body, status_code=_status(exc, method))
 
 
-def _authorised(request: Request) -> bool:
-    expected = service().settings.api_key
-    if expected is None:
-        return True
-    provided = request.headers.get("x-api-key", "")
-    return bool(provided) and hmac.compare_digest(provided, expected)
+async def _body(request: Request) -> bytes:
+    """The request body, refused with 413 once it passes the limit (read no further)."""
+    limit = service().settings.max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BadRequest("(body)", f"larger than the {limit}-byte limit (TRADEFLOW_MAX_BODY_BYTES)", 413)
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks.extend(chunk)
+        if len(chunks) > limit:
+            raise BadRequest("(body)", f"larger than the {limit}-byte limit (TRADEFLOW_MAX_BODY_BYTES)", 413)
+    return bytes(chunks)
 
 
-def endpoint(work: Callable[[Request, VersioningService, dict[str, Any]], Any], status: int = 200) -> Handler:
-    """Authenticate, parse the JSON body, run ``work`` in a thread, map errors to JSON 4xx answers."""
+def endpoint(
+    work: Callable[[Request, VersioningService, dict[str, Any]], Any], status: int = 200, *, role: Role = "viewer"
+) -> Handler:
+    """Check the caller's role, parse the JSON body, run ``work`` in a thread, map errors to JSON 4xx answers."""
+    doing = (work.__doc__ or work.__name__).split(":")[0].strip()
 
     async def handle(request: Request) -> Response:
-        if not _authorised(request):
-            return JSONResponse({"error": "missing or wrong x-api-key", "field": "x-api-key"}, status_code=401)
         try:
+            require_role(request, role, doing)
             body: dict[str, Any] = {}
             if request.method in ("POST", "PUT"):
-                raw = await request.body()
+                raw = await _body(request)
                 try:
                     body = json.loads(raw or b"{}")
                 except json.JSONDecodeError as exc:
@@ -118,7 +130,8 @@ def _text(body: dict[str, Any], field: str, default: str | None = None) -> str |
 
 
 def _actor(request: Request, body: dict[str, Any]) -> str:
-    return _text(body, "author") or _text(body, "actor") or ("api-key" if request.headers.get("x-api-key") else "local")
+    caller = require_role(request, "viewer", "act")
+    return caller.identity
 
 
 def _workflow(request: Request) -> str:
@@ -259,20 +272,20 @@ def check_guardrails(request: Request, svc: VersioningService, body: dict[str, A
 
 routes = [
     Route("/workflows", endpoint(list_workflows), methods=["GET"]),
-    Route("/workflows", endpoint(publish, 201), methods=["POST"]),
-    Route("/workflows/guardrails/check", endpoint(check_guardrails), methods=["POST"]),
+    Route("/workflows", endpoint(publish, 201, role="operator"), methods=["POST"]),
+    Route("/workflows/guardrails/check", endpoint(check_guardrails, role="operator"), methods=["POST"]),
     Route("/workflows/{workflow}/versions", endpoint(versions), methods=["GET"]),
     Route("/workflows/{workflow}/versions/{version}", endpoint(version), methods=["GET"]),
     Route("/workflows/{workflow}/resolve", endpoint(resolve), methods=["GET"]),
     Route("/workflows/{workflow}/diff", endpoint(diff), methods=["GET"]),
     Route("/workflows/{workflow}/labels", endpoint(labels), methods=["GET"]),
-    Route("/workflows/{workflow}/labels/{label}", endpoint(set_label), methods=["PUT"]),
-    Route("/workflows/{workflow}/rollback", endpoint(rollback), methods=["POST"]),
+    Route("/workflows/{workflow}/labels/{label}", endpoint(set_label, role="operator"), methods=["PUT"]),
+    Route("/workflows/{workflow}/rollback", endpoint(rollback, role="operator"), methods=["POST"]),
     Route("/workflows/{workflow}/audit", endpoint(audit), methods=["GET"]),
     Route("/experiments", endpoint(list_experiments), methods=["GET"]),
-    Route("/experiments", endpoint(start_experiment, 201), methods=["POST"]),
+    Route("/experiments", endpoint(start_experiment, 201, role="operator"), methods=["POST"]),
     Route("/experiments/{experiment}", endpoint(get_experiment), methods=["GET"]),
-    Route("/experiments/{experiment}/ramp", endpoint(ramp_experiment), methods=["POST"]),
-    Route("/experiments/{experiment}/stop", endpoint(stop_experiment), methods=["POST"]),
+    Route("/experiments/{experiment}/ramp", endpoint(ramp_experiment, role="operator"), methods=["POST"]),
+    Route("/experiments/{experiment}/stop", endpoint(stop_experiment, role="operator"), methods=["POST"]),
     Route("/experiments/{experiment}/report", endpoint(experiment_report), methods=["GET"]),
 ]

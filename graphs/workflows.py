@@ -22,6 +22,8 @@ from graphs.market_brief.state import MarketBriefInput
 from graphs.trade_break_triage import tools as triage
 from graphs.trade_break_triage.context import TriageContext
 from graphs.trade_break_triage.state import TriageInput
+from router.streaming import RouterStep
+from router.subgraph import graph as router_graph
 from versioning.compile import CompiledWorkflow, load_workflow
 from versioning.tools import Registry
 
@@ -48,10 +50,13 @@ def registry() -> Registry:
             "eod_reconciliation.context": ReconciliationContext,
         },
         model_error=_unavailable,
+        llm_step=RouterStep(router_graph),
     )
     reg.add_tool("market_brief.compute_figures", market_brief.compute_market_figures,
                  reads=("positions", "limits", "currency"), writes=("figures",))  # fmt: skip
-    reg.add_tool("trade_break_triage.auto_approve", triage.auto_approve, reads=(),
+    reg.add_tool("trade_break_triage.assess_approval", triage.assess_approval, reads=("trade_break", "fx_rates"),
+                 writes=("requires_approval", "threshold_notional", "requested_by"))  # fmt: skip
+    reg.add_tool("trade_break_triage.auto_approve", triage.auto_approve, reads=("trade_break", "requested_by"),
                  writes=("decision", "approver", "approval_comment"))  # fmt: skip
     reg.add_tool("trade_break_triage.record_outcome", triage.record_outcome, reads=("decision",), writes=("status",))
     reg.add_tool("eod_reconciliation.match_positions", reconciliation.match_positions,

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from core.settings import get_settings
+from core.settings import get_settings, redact_url
 from router.clients import base_url
 from router.config import BackendConfig
 
@@ -55,9 +55,11 @@ async def probe(backend: BackendConfig, client: httpx.AsyncClient, env: Mapping[
         try:
             response = await client.get(url, headers=headers)
         except httpx.HTTPError as exc:
-            return ProbeResult(backend.name, False, f"{type(exc).__name__}: {exc}", loop.time() - started)
+            detail = str(exc).replace(url, redact_url(url))
+            return ProbeResult(backend.name, False, f"{type(exc).__name__}: {detail}", loop.time() - started)
         if response.status_code >= 400:
-            return ProbeResult(backend.name, False, f"HTTP {response.status_code} from {url}", loop.time() - started)
+            shown = redact_url(url)  # a backend URL may carry credentials: never shown
+            return ProbeResult(backend.name, False, f"HTTP {response.status_code} from {shown}", loop.time() - started)
     return ProbeResult(backend.name, True, "ok", loop.time() - started)
 
 

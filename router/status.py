@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from core.settings import redact_url
 from router.clients import base_url
 from router.engine import Router
 
@@ -21,7 +22,7 @@ def backend_status(router: Router) -> list[dict[str, Any]]:
                 "backend": name,
                 "kind": backend.kind,
                 "model": backend.model,
-                "base_url": base_url(backend),
+                "base_url": redact_url(base_url(backend)),  # credentials in a URL are never shown
                 "enabled": name not in router.table.disabled_reason,
                 "disabled_reason": router.table.disabled_reason.get(name),
                 "breaker": str(breaker.state),

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, NotRequired
 
 from langchain_core.callbacks import BaseCallbackManager, adispatch_custom_event
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
-from langchain_core.runnables import ensure_config
+from langchain_core.runnables import RunnableConfig, ensure_config
 from langgraph.graph import END, START, StateGraph
 from pydantic import ConfigDict, with_config
 from typing_extensions import TypedDict
@@ -27,6 +27,7 @@ from router.errors import RouterError
 from router.record import DECISION_EVENT, DecisionRecord
 from router.request import RouteRequest
 from router.runtime import process_router
+from router.streaming import open_attempt_stream
 from router.tokens import estimate_tokens
 
 
@@ -172,20 +173,35 @@ async def rank_backends(state: RouterState) -> dict[str, Any]:
     }
 
 
-async def call_backend(state: RouterState) -> dict[str, Any]:
-    """One attempt on the next candidate (after any back-off)."""
+async def call_backend(state: RouterState, config: RunnableConfig) -> dict[str, Any]:
+    """One attempt on the next candidate (after any back-off), its tokens streamed to any listener."""
     router = process_router()
     progress = _progress(state)
-    before = len(progress.record.attempts)
+    record = progress.record
+    before = len(record.attempts)
+    messages = _messages(state)
+    stream = await open_attempt_stream(config, messages, record.request_id, before)
     update: dict[str, Any] = {}
     try:
-        answer = await router.attempt_next(progress, _messages(state), schema=state.get("response_schema"))
+        answer = await router.attempt_next(
+            progress, messages, schema=state.get("response_schema"), emit=stream.emit if stream else None,
+            on_restart=stream.superseded if stream else None,
+        )  # fmt: skip
     except RouterError as exc:
         answer = None
         update = _failure(exc)
-    record = progress.record
+        if stream is not None:
+            await stream.failed(exc)
+    except BaseException as exc:
+        if stream is not None:
+            await stream.failed(exc)
+        raise
     if answer is not None:
+        if stream is not None:
+            await stream.answered(answer, record.attempts[-1])
         update |= {"answer": answer.text, "answered_by": record.answered_by, "answered_model": record.answered_model}
+    elif stream is not None and len(record.attempts) > before and "error" not in update:
+        await stream.failed(RouterError(str(record.attempts[-1].error)))
     return update | {
         "attempts": [a.model_dump(mode="json") for a in record.attempts[before:]],
         "queue": progress.queue,

@@ -142,7 +142,7 @@ def compile_spec(spec: WorkflowSpec, registry: Registry, *, shadow: bool = False
     state_schema = typed_dict(f"{name}State", fields, total=False)
     output_fields = {key: fields[key] for key in spec.output} if spec.output else None
     output_schema = typed_dict(f"{name}Output", output_fields, total=False) if output_fields else None
-    shared = StepContext(spec.id, context_schema or (lambda: None), registry.model_error, shadow)
+    shared = StepContext(spec.id, context_schema or (lambda: None), registry.model_error, shadow, registry.llm_step)
     builder = BoundedStateGraph(
         state_schema, context_schema=context_schema, input_schema=input_schema, output_schema=output_schema
     )

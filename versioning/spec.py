@@ -29,6 +29,25 @@ TaskType = Literal["summary", "classification", "extraction", "explanation", "ch
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
 
 
+def check_cron(value: str) -> str:
+    """A 5-field cron expression that Airflow's ``CronTriggerTimetable`` accepts, or a ValueError saying why.
+
+    Airflow 3.3 parses cron with croniter (``airflow/timetables/_cron.py``: ``croniter(expression)``), so a
+    spec published here never becomes a DAG Airflow refuses (``61 * * * *``, ``* * 32 * *``).
+    """
+    from croniter import CroniterBadTypeRangeError, CroniterError, croniter
+
+    expected = f"expected a 5-field cron expression like '30 7 * * 1-5', got {value!r}"
+    parts = value.split()
+    if len(parts) != 5 or not all(_CRON_FIELD.match(p) for p in parts):
+        raise ValueError(expected)
+    try:
+        croniter(value)
+    except (CroniterError, CroniterBadTypeRangeError) as exc:
+        raise ValueError(f"{expected}: {exc}") from None
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
 
@@ -89,11 +108,7 @@ class Schedule(_Strict):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = value.split()
-            if len(parts) != 5 or not all(_CRON_FIELD.match(p) for p in parts):
-                raise ValueError(f"expected a 5-field cron expression like '30 7 * * 1-5', got {value!r}")
-        return value
+        return check_cron(value) if value is not None else None
 
     @field_validator("timezone")
     @classmethod

@@ -1,7 +1,8 @@
 """The nodes a spec's steps compile to.
 
-An LLM step runs the ``llm_router`` subgraph (rank -> call -> account) inside its node, so Studio's xray
-shows the router in every model step and each attempt is checkpointed with the run.
+An LLM step runs the registry's LLM-step runner inside its node: ``graphs`` gives it the ``llm_router``
+subgraph (rank -> call -> account), so Studio's xray shows the router in every model step, each attempt is
+checkpointed with the run, and the tokens stream as the step's. ``versioning`` never imports the router.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
-from router.subgraph import graph as ROUTER
 from versioning.errors import ResumeError, StepError
 from versioning.expressions import ExpressionEvalError, Template, parse_expression, parse_template
 from versioning.spec import ApprovalStep, LlmStep, ToolStep
-from versioning.tools import ResumeHandler, Tool
+from versioning.tools import LlmStepRunner, ResumeHandler, Tool
 
 Node = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -34,6 +34,7 @@ class StepContext:
     default_context: Callable[[], Any]
     model_error: Callable[[str], Exception]
     shadow: bool = False
+    llm_step: LlmStepRunner | None = None
 
     def namespace(self, state: Mapping[str, Any], runtime: Runtime[Any] | None) -> dict[str, Any]:
         """State fields plus ``context`` (the run's knobs, or their defaults)."""
@@ -100,8 +101,14 @@ def llm_node(step: LlmStep, shared: StepContext, answer: type[BaseModel] | None)
     routing = step.routing
     schema = answer.model_json_schema() if answer is not None else None
     apply = _setter(step.id, step.set, shared)
+    run_llm = shared.llm_step
+    if run_llm is None:
+        raise shared.fail(step.id, "no LLM-step runner in the registry (graphs.workflows.registry() has the router's)")
+    # Named in the node's body so LangGraph finds the subgraph there (Studio's xray draws it inside the step).
+    subgraph = run_llm.graph
 
     async def node(state: dict[str, Any], config: RunnableConfig, runtime: Runtime[Any]) -> dict[str, Any]:
+        assert subgraph is not None
         namespace = shared.namespace(state, runtime)
         context = namespace["context"]
         try:
@@ -119,7 +126,7 @@ def llm_node(step: LlmStep, shared: StepContext, answer: type[BaseModel] | None)
             "response_schema": schema, "required_capabilities": routing.required_capabilities or None,
         }  # fmt: skip
         request |= {key: value for key, value in optional.items() if value is not None}
-        result: dict[str, Any] = await ROUTER.ainvoke(request, config)  # type: ignore[call-overload]
+        result = await run_llm(request, config)
         if result.get("answer") is None:
             raise shared.model_error(f"LLM call failed: {result.get('error') or 'no backend answered'}")
         return apply(namespace, {step.into: _parse(step, shared, answer, result["answer"])})
@@ -177,7 +184,8 @@ def approval_node(step: ApprovalStep, handler: ResumeHandler, shared: StepContex
         # Raising instead would pin the bad value to this interrupt and every later resume would replay it.
         while True:
             try:
-                update = handler.func(interrupt(request))
+                answered = handler.func(interrupt(request), namespace)
+                update = await answered if inspect.isawaitable(answered) else answered
                 break
             except ResumeError as exc:
                 request = {**request, "problem": str(exc)}

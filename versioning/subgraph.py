@@ -1,11 +1,11 @@
-"""``versioned_workflow``: resolve -> run -> record, the versioned run as a LangGraph graph.
+"""``versioned_workflow``: resolve -> run, the versioned run as a LangGraph graph.
 
 * ``resolve`` picks the version once (pinned version, else the experiment arm for the unit key, else the
   label), checks the workflow's input and knobs against that version's spec, and writes the choice to
   state: checkpointed, so resumes after an interrupt or a crash keep it, whatever labels do meanwhile.
 * ``run`` runs that version's compiled spec (cached per version) as a subgraph: checkpoints, interrupts
-  and streaming nest under this node.
-* ``record`` waits for a shadow run started beside it and stamps the end.
+  and streaming nest under this node. When the workflow ends it waits for a shadow run started beside it and
+  stamps the end (in the same node: a superstep of its own cost a checkpoint write and ~1 ms per run).
 
 Studio draws the spec of the workflow the assistant (or run) names inside ``run``, LLM steps included.
 """
@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, NotRequired, cast
 
-from langchain_core.callbacks import adispatch_custom_event
+from langchain_core.callbacks import BaseCallbackManager, adispatch_custom_event
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -110,6 +110,14 @@ def _checked_input(compiled: CompiledWorkflow, payload: object) -> dict[str, Any
     return checked
 
 
+def _has_listeners(config: RunnableConfig) -> bool:
+    """Whether the run has callback handlers (analytics): the version event costs time, so send it only then."""
+    callbacks = config.get("callbacks")
+    if isinstance(callbacks, BaseCallbackManager):
+        return bool(callbacks.handlers)
+    return bool(callbacks)
+
+
 def versioned_builder(
     resolver: Callable[[], Resolver], *, drawn: tuple[CompiledWorkflow, int] | None = None,
     shadow_callbacks: Callable[[], list[Any]] = list,
@@ -150,11 +158,12 @@ def versioned_builder(
 
     async def run(state: VersionedState, config: RunnableConfig) -> dict[str, Any]:
         workflow, version = state["workflow"], int(state["version"] or 0)
-        # Every execution of the run (the first, and each resume) tells analytics what it runs.
-        await adispatch_custom_event(VERSION_EVENT, {
-            "workflow": workflow, "version": version, "experiment": state.get("experiment"),
-            "arm": state.get("arm"), "pair_id": state.get("pair_id"),
-        })  # fmt: skip
+        if _has_listeners(config):
+            # Every execution of the run (the first, and each resume) tells analytics what it runs.
+            await adispatch_custom_event(VERSION_EVENT, {
+                "workflow": workflow, "version": version, "experiment": state.get("experiment"),
+                "arm": state.get("arm"), "pair_id": state.get("pair_id"),
+            }, config=config)  # fmt: skip
         found = resolver()
         compiled = found.cached(workflow, version)
         if compiled is None:
@@ -164,20 +173,16 @@ def versioned_builder(
         result = await graph.ainvoke(state.get("input") or {}, config, context=compiled.make_context(
             state.get("context")), output_keys=[*keys, ASSET_EVENTS])  # fmt: skip
         output = {key: result[key] for key in keys if key in result and key != ASSET_EVENTS}
-        return {"output": output, ASSET_EVENTS: list(result.get(ASSET_EVENTS) or [])}
-
-    async def record(state: VersionedState) -> dict[str, Any]:
         await wait_for_shadow(state.get("pair_id"))
-        return {"finished_at": datetime.now(UTC).isoformat()}
+        return {"output": output, ASSET_EVENTS: list(result.get(ASSET_EVENTS) or []),
+                "finished_at": datetime.now(UTC).isoformat()}  # fmt: skip
 
     builder: StateGraph[Any, Any, Any, Any] = StateGraph(
         VersionedState, input_schema=VersionedInput, output_schema=VersionedOutput
     )
     builder.add_node("resolve", cast(Any, resolve))
     builder.add_node("run", run)
-    builder.add_node("record", record)
     builder.add_edge(START, "resolve")
     builder.add_edge("resolve", "run")
-    builder.add_edge("run", "record")
-    builder.add_edge("record", END)
+    builder.add_edge("run", END)
     return builder

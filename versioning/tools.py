@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from langchain_core.runnables import RunnableConfig
 
 ToolFunc = Callable[..., dict[str, Any] | Awaitable[dict[str, Any]]]
-ResumeFunc = Callable[[object], dict[str, Any]]
+ResumeFunc = Callable[[object, Mapping[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
 ASSET_EVENTS = "airflow_asset_events"
 
 
@@ -35,10 +37,27 @@ class ResumeHandler:
 
     name: str
     func: ResumeFunc
-    """Raises :class:`versioning.errors.ResumeError` naming each bad field."""
+    """``func(answer, state)`` (state with ``context``); raises :class:`versioning.errors.ResumeError` naming
+    each bad field."""
     writes: frozenset[str]
     instructions: str
     """How to answer (shown to the approver with the request)."""
+
+
+class LlmStepRunner(Protocol):
+    """Runs an LLM step's model call (``graphs`` provides the router's; ``versioning`` does not import it).
+
+    ``graph`` is the compiled graph the call runs as a subgraph, drawn inside every LLM step by Studio's xray.
+    Called with the routed request (prompt, system, task_type, routing hints, response_schema) and the step's
+    config, it returns the graph's output: ``answer``, or ``error`` when no backend answered.
+    """
+
+    @property
+    def graph(self) -> Any:
+        """The compiled graph each LLM step runs."""
+
+    async def __call__(self, request: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        """One model call; the subgraph's output."""
 
 
 def emit_asset_event(state: Mapping[str, Any], context: Any, *, uri: str, extra: Any = None) -> dict[str, Any]:
@@ -60,6 +79,8 @@ class Registry:
     context_schemas: dict[str, type] = field(default_factory=dict)
     model_error: Callable[[str], Exception] = _model_error
     """Builds the exception a model step raises when no backend answered (the message says what was tried)."""
+    llm_step: LlmStepRunner | None = None
+    """Runs LLM steps (the router subgraph, from ``graphs``); a spec with LLM steps needs one."""
 
     def __post_init__(self) -> None:
         self.add_tool("emit_asset_event", emit_asset_event, reads=(), writes=(ASSET_EVENTS,))

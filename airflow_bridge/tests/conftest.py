@@ -10,20 +10,38 @@ import os
 import shutil
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support import airflow as airflow_support
+from tests.support.processes import MARK_VARIABLE, reap_leftovers
 
 HOME = Path(tempfile.mkdtemp(prefix="tradeflow-airflow-test-"))
 airflow_support.configure(HOME)
+# Every process the session starts inherits this marker; pytest_sessionfinish fails the run on leftovers.
+os.environ[MARK_VARIABLE] = uuid.uuid4().hex
 
 from tests.support.servers import LLMDouble, TradeflowServer  # noqa: E402
+from tests.support.workflows import Catalog, publish_catalog  # noqa: E402
 
 API_KEY = "bridge-test-key"
 _API: dict[str, airflow_support.AirflowAPIServer] = {}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a process a test started (a server, an Airflow component) outlives the session."""
+    leftovers = reap_leftovers(os.environ[MARK_VARIABLE])
+    if leftovers:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = "\n".join(f"  pid {pid}: {command}" for pid, command in leftovers)
+        message = f"processes started by the bridge tests were still running at the end (now killed):\n{lines}"
+        if reporter is not None:
+            reporter.write_line("")
+            reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(autouse=True)
@@ -87,3 +105,9 @@ def dags_folder(stack: TradeflowServer) -> Path:
 def api_server(stack: TradeflowServer) -> airflow_support.AirflowAPIServer:
     """``airflow api-server`` on the tests' DB, with user admin / ADMIN_PASSWORD (simple auth manager)."""
     return _API["server"].wait()
+
+
+@pytest.fixture(scope="session")
+def catalog(stack: TradeflowServer) -> Catalog:
+    """Specs published once on the session's server (see ``tests/support/workflows.py``)."""
+    return publish_catalog(stack.url, API_KEY)

@@ -1,4 +1,8 @@
-"""The DAG factory: entries from published specs and workflows_config.yaml, one bad entry, outages, real runs."""
+"""The DAG factory: entries from specs published on the real server and workflows_config.yaml, bad entries, outages.
+
+The server's list is the real ``GET /workflows`` of the session's ``tradeflow serve`` (graphs/workflow_routes.py),
+over specs published through ``POST /workflows`` (``tests/support/workflows.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,43 +10,19 @@ import json
 import os
 import subprocess
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import API_KEY, HOME
-from tests.support.airflow import AIRFLOW, run_dag, write_dag
-from tests.support.servers import TradeflowServer
-from tests.support.workflows_double import WorkflowsDouble
+from tests.support.airflow import AIRFLOW, langgraph_connection, run_dag, write_dag
+from tests.support.servers import TradeflowServer, free_port
+from tests.support.workflows import BRIEF_INPUT, Catalog
 from tradeflow_airflow.dag_factory import check_workflow_entries, load_entries, workflow_dags
 from tradeflow_airflow.dag_files import CHECK_FILE, WORKFLOWS_FILE, write_dag_files
 from tradeflow_airflow.errors import WorkflowEntryError
 from tradeflow_airflow.workflow_entries import from_config, from_server
-
-PUBLISHED: list[dict[str, Any]] = [
-    {
-        "workflow": "market_brief",
-        "latest_version": 4,
-        "labels": {"production": 3, "canary": 4},
-        "owner": "rates-desk",
-        "description": "Morning market brief",
-        "schedule": {
-            "cron": "30 7 * * 1-5",
-            "timezone": "Europe/London",
-            "retries": 2,
-            "retry_delay_s": 60,
-            "sla_s": 1800,
-            "emits": ["tradeflow://briefs/market"],
-            "input": {"as_of": "{{ ds }}", "positions": []},
-        },
-    },
-    {"workflow": "eod_reconciliation", "latest_version": 1, "labels": {"production": 1},
-     "schedule": {"assets": ["tradeflow://eod/prices"], "label": "production"}},
-    {"workflow": "trade_break_triage", "latest_version": 2, "labels": {"production": 2}, "schedule": None},
-    {"workflow": "broken_schedule", "latest_version": 1, "labels": {}, "schedule": {"timezone": "UTC"}},
-]  # fmt: skip
 
 CONFIG = """
 workflows:
@@ -84,40 +64,71 @@ def test_a_bad_entry_is_refused_naming_the_entry_and_field(item: dict[str, Any],
     assert "workflows_config.yaml" in str(caught.value)
 
 
-def test_published_spec_entries_resolve_the_labelled_version() -> None:
-    brief = from_server(PUBLISHED[0])
+def test_published_spec_entries_resolve_the_labelled_version(catalog: Catalog) -> None:
+    listed = catalog.workflows["market_brief"]
+    assert listed["schedule"]["sla_s"] == 1800
+    assert listed["latest_version"] == 2  # the DAG tags the labelled version, not the newest
+    brief = from_server(listed)
     assert brief is not None
-    assert (brief.workflow, brief.spec_version, brief.label, brief.timezone) == (
+    assert (brief.workflow, brief.spec_version, brief.label, brief.timezone, brief.cron) == (
         "market_brief",
-        3,
+        1,
         "production",
         "Europe/London",
+        "30 7 * * 1-5",
     )
-    assert (brief.retries, brief.retry_delay_s, brief.sla_s, brief.emits) == (
+    assert (brief.retries, brief.retry_delay_s, brief.sla_s, brief.emits, brief.input) == (
         2,
         60.0,
         1800.0,
         ("tradeflow://briefs/market",),
+        BRIEF_INPUT,
     )
-    assert from_server(PUBLISHED[2]) is None  # no schedule, no DAG
+    recon = catalog.workflows["eod_reconciliation"]
+    assert recon["schedule"]["cron"] is None  # the server lists unset fields as null: read as absent
+    entry = from_server(recon)
+    assert entry is not None
+    assert (entry.cron, entry.assets, entry.sla_s, entry.input, entry.spec_version) == (
+        None,
+        ("tradeflow://eod/prices",),
+        None,
+        {},
+        1,
+    )
+    assert from_server(catalog.workflows["trade_break_triage"]) is None  # no schedule, no DAG
+
+
+def test_a_server_spec_the_factory_cannot_use_is_refused_naming_it(catalog: Catalog) -> None:
+    with pytest.raises(WorkflowEntryError, match=r"'broken_assets' \(server\): schedule.assets: expected a list"):
+        from_server(catalog.workflows["broken_assets"])
+    with pytest.raises(
+        WorkflowEntryError, match=r"'unlabelled' \(server\): schedule.label: label 'production' points at no version"
+    ):
+        from_server(catalog.workflows["unlabelled"])
 
 
 # --- the server's list: cache and outages ---------------------------------------------------------
 @pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkflowsDouble]:
-    """``GET /workflows`` on a stand-in (the real route is issue 10's), behind connection ``tradeflow_catalog``."""
-    double = WorkflowsDouble(PUBLISHED, API_KEY)
-    connection = f'{{"conn_type": "langgraph", "host": "{double.url}", "password": "{API_KEY}"}}'
-    monkeypatch.setenv("AIRFLOW_CONN_TRADEFLOW_CATALOG", connection)
-    yield double
-    double.stop()
+def published(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> Catalog:
+    """The real server's ``GET /workflows`` behind connection ``tradeflow_catalog``."""
+    monkeypatch.setenv("AIRFLOW_CONN_TRADEFLOW_CATALOG", langgraph_connection(catalog.url, API_KEY))
+    return catalog
 
 
-def test_an_outage_keeps_the_last_known_dags_and_says_so(published: WorkflowsDouble, tmp_path: Path) -> None:
+def _server_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An outage as the factory meets it: the connection's host no longer answers (nothing listens there)."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TRADEFLOW_CATALOG", langgraph_connection(f"http://127.0.0.1:{free_port()}", API_KEY)
+    )
+
+
+def test_an_outage_keeps_the_last_known_dags_and_says_so(
+    published: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     options = {"langgraph_conn_id": "tradeflow_catalog", "cache_path": tmp_path / "cache.json", "refresh_s": 0}
     before = workflow_dags(**options)
     assert {"tradeflow__market_brief", "tradeflow__eod_reconciliation"} <= set(before)
-    published.stop()
+    _server_gone(monkeypatch)
     after = workflow_dags(**options)
     assert set(after) == set(before)
     with pytest.raises(
@@ -131,11 +142,13 @@ def test_an_outage_keeps_the_last_known_dags_and_says_so(published: WorkflowsDou
     assert "no cached list" in nothing.problems[0]
 
 
-def test_a_fresh_cache_spares_the_server(published: WorkflowsDouble, tmp_path: Path) -> None:
+def test_a_fresh_cache_spares_the_server(published: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     options = {"langgraph_conn_id": "tradeflow_catalog", "cache_path": tmp_path / "cache.json", "refresh_s": 300}
-    workflow_dags(**options)
-    workflow_dags(**options)
-    assert published.requests == 1
+    first = workflow_dags(**options)
+    _server_gone(monkeypatch)  # a request now would fail and be named: a fresh copy means none is made
+    load = load_entries(**options)
+    assert not [problem for problem in load.problems if "GET /workflows" in problem], load.problems
+    assert set(workflow_dags(**options)) == set(first)
 
 
 # --- real Airflow: the DAG processor, one bad entry, runs, assets -------------------------------------
@@ -151,7 +164,7 @@ def _factory_files(folder: Path, conn_id: str, cache: Path) -> None:
 
 @pytest.mark.airflow
 def test_the_dag_processor_loads_good_entries_and_names_the_bad_ones(
-    stack: TradeflowServer, published: WorkflowsDouble, dags_folder: Path
+    stack: TradeflowServer, published: Catalog, dags_folder: Path
 ) -> None:
     folder = dags_folder / "factory"
     _factory_files(folder, "tradeflow_catalog", HOME / "factory-cache.json")
@@ -184,7 +197,8 @@ def test_the_dag_processor_loads_good_entries_and_names_the_bad_ones(
     assert len(check_errors) == 1, errors
     assert "'bad_cron'" in check_errors[0]
     assert "schedule.cron: expected a 5-field cron expression" in check_errors[0]
-    assert "'broken_schedule' (server): schedule: expected at least one of cron or assets" in check_errors[0]
+    assert "'broken_assets' (server): schedule.assets: expected a list of asset URIs" in check_errors[0]
+    assert "'unlabelled' (server): schedule.label: label 'production' points at no version" in check_errors[0]
     assert not [name for name in errors if name.endswith(WORKFLOWS_FILE)]
     expected = {
         "tradeflow__market_brief",
@@ -195,9 +209,12 @@ def test_the_dag_processor_loads_good_entries_and_names_the_bad_ones(
     assert expected <= set(dags), sorted(dags)
     assert "tradeflow__bad_cron" not in dags
     assert "tradeflow__trade_break_triage" not in dags  # published without a schedule
+    assert not {"tradeflow__broken_assets", "tradeflow__unlabelled"} & set(dags)
     for dag_id in expected:
         assert state[dag_id][:2] == (False, False), (dag_id, state[dag_id])
-    assert {"tradeflow", "workflow:market_brief", "spec_version:3"} <= tags["tradeflow__market_brief"]
+    # the version the production label points at (1), not the newest published (2)
+    assert {"tradeflow", "workflow:market_brief", "spec_version:1"} <= tags["tradeflow__market_brief"]
+    assert "spec_version:2" not in tags["tradeflow__market_brief"]
     assert state["tradeflow__market_brief"][2] == "30 7 * * 1-5"
     assert "tradeflow://test/heartbeat" in assets["tradeflow__on_heartbeat"]
     assert "tradeflow://eod/prices" in assets["tradeflow__eod_reconciliation"]

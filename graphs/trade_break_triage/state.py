@@ -52,3 +52,5 @@ class TriageInput(TypedDict):
 
     trade_break: TradeBreak
     """The break to triage."""
+    fx_rates: NotRequired[dict[str, float]]
+    """Units of the threshold currency per 1 unit of each currency, e.g. {"EUR": 1.08} for a USD threshold."""

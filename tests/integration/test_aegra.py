@@ -22,11 +22,12 @@ from tests.conftest import MODEL, model_env
 from tests.doubles.llm_server import LLMServerDouble
 from tests.support.aegra_server import AegraServer, Databases, aegra_databases, aegra_env, require_aegra
 from tests.support.examples import example_input
+from tests.support.secured_server import add_keys
 from tests.support.versioning import variant
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres, pytest.mark.slow]
 KEY = "aegra-test-key"
-APPROVAL = {"approved": True, "approver": "desk.head", "comment": "price confirmed"}
+APPROVAL = {"approved": True, "comment": "price confirmed"}
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +42,11 @@ def server(
     tmp_path_factory: pytest.TempPathFactory, llm_server: LLMServerDouble, databases: Databases
 ) -> Iterator[AegraServer]:
     workdir = tmp_path_factory.mktemp("aegra")
-    env = aegra_env(
-        workdir, model_env(llm_server), databases, TRADEFLOW_API_KEY=KEY, TRADEFLOW_GUARDRAIL_INTERVAL_S="1"
-    )
-    aegra = AegraServer(workdir, env).start()
+    env = aegra_env(workdir, model_env(llm_server), databases, TRADEFLOW_API_KEY=KEY, TRADEFLOW_GUARDRAIL_INTERVAL_S="1",
+                    TRADEFLOW_KEY_CACHE_S="0")  # fmt: skip
+    aegra = AegraServer(workdir, env)
+    aegra.keys = add_keys({**env, "DATABASE_URL": databases.tradeflow})  # type: ignore[attr-defined]
+    aegra.start()
     yield aegra
     aegra.stop()
 
@@ -126,23 +128,46 @@ async def test_every_graph_example_runs(server: AegraServer, client: LangGraphCl
     assert [a["assistant_id"] for a in found] == [assistant_id("market_brief")]
 
 
-async def test_triage_interrupt_resume_history_and_update(client: LangGraphClient) -> None:
-    thread = await client.threads.create()
+async def test_triage_interrupt_resume_history_and_update(server: AegraServer, client: LangGraphClient) -> None:
+    """Started and approved by two identities: the legacy admin key starts, dave (operator + approver) approves."""
+    keys = server.keys  # type: ignore[attr-defined]
+    approver = get_client(url=server.url, api_key=keys["dave"])
+    thread = await approver.threads.create()
     tid = thread["thread_id"]
-    paused = await client.runs.wait(tid, "trade_break_triage", input=example_input("trade_break_triage"))
+    paused = await approver.runs.wait(tid, "trade_break_triage", input=example_input("trade_break_triage"))
     assert isinstance(paused, dict)
-    state = await client.threads.get_state(tid)
+    state = await approver.threads.get_state(tid)
     assert state["next"] == ["request_approval"]
-    assert state["tasks"][0]["interrupts"][0]["value"]["break_id"] == "BRK-2026-11-24-0042"
+    assert state["tasks"][0]["interrupts"][0]["value"]["requested_by"] == "dave"
     with pytest.raises(httpx.HTTPStatusError) as info:
-        await client.runs.wait(tid, "trade_break_triage", command={"resume": {"approved": "yes"}})
-    refused_with(info.value, 422, "resume.approved", "resume.approver")
-    final = await client.runs.wait(tid, "trade_break_triage", command={"resume": APPROVAL})
-    assert isinstance(final, dict)
-    assert (final["decision"], final["approver"], final["status"]) == ("approved", "desk.head", "resolution_approved")
-    history = await client.threads.get_history(tid, limit=50)
+        await approver.runs.wait(tid, "trade_break_triage", command={"resume": {"approved": "yes"}})
+    refused_with(info.value, 422, "resume.approved")
+    with pytest.raises(httpx.HTTPStatusError) as info:  # four eyes: dave started it (read through Aegra's checkpointer)
+        await approver.runs.wait(tid, "trade_break_triage", command={"resume": APPROVAL})
+    refused_with(info.value, 403)
+    history = await approver.threads.get_history(tid, limit=50)
     assert ["request_approval"] in [s["next"] for s in history]
-    assert history[0]["next"] == []
+    # Owners are isolated (Aegra scopes threads to the identity itself): another operator's guess is a 404, and
+    # so is an approver's: on Aegra 0.11 another identity cannot answer the approval (docs/scaling.md).
+    for other in ("carol", "bob"):
+        peer = get_client(url=server.url, api_key=keys[other])
+        for call in (peer.threads.get, peer.threads.get_state, peer.threads.get_history):
+            with pytest.raises(httpx.HTTPStatusError) as info:
+                await call(tid)
+            assert info.value.response.status_code == 404
+        assert await peer.runs.list(tid) == []  # Aegra lists none of another identity's runs
+        assert tid not in {t["thread_id"] for t in await peer.threads.search(limit=100)}
+    with pytest.raises(httpx.HTTPStatusError) as info:
+        await get_client(url=server.url, api_key=keys["bob"]).runs.wait(
+            tid, "trade_break_triage", command={"resume": APPROVAL}
+        )
+    assert info.value.response.status_code == 404
+    with pytest.raises(httpx.HTTPStatusError) as info:
+        await get_client(url=server.url, api_key=keys["vic"]).runs.wait(None, "heartbeat", input={"message": "x"})
+    refused_with(info.value, 403, "viewer")
+    with pytest.raises(httpx.HTTPStatusError) as info:
+        await get_client(url=server.url, api_key=keys["rex"]).threads.create()  # revoked
+    assert info.value.response.status_code == 401
 
 
 async def test_bad_input_is_refused_before_a_run_exists(client: LangGraphClient, llm_double: LLMServerDouble) -> None:

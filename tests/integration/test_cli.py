@@ -73,9 +73,9 @@ def test_triage_interrupts_then_resumes_on_the_same_thread(
     assert waiting.returncode == 2
     assert "--resume" in waiting.stderr
     assert "waiting for input" in waiting.stderr
-    done = _result(tradeflow([*args, "--resume", '{"approved": true, "approver": "ops.lead"}'], env, tmp_path))
+    done = _result(tradeflow([*args, "--resume", '{"approved": true}'], env, tmp_path))
     assert done["status"] == "done"
-    assert (done["values"]["decision"], done["values"]["approver"]) == ("approved", "ops.lead")
+    assert (done["values"]["decision"], done["values"]["approver"]) == ("approved", "local")
     assert len(llm_double.requests) == 2
 
 
@@ -225,7 +225,7 @@ def test_sigkill_mid_run_then_rerun_continues_without_repeating_steps(
     assert result["status"] == "interrupted"
     assert _prompts(llm_double, "Classify the settlement break") == 1  # not re-run
     assert _prompts(llm_double, "Classification:") == 2  # the killed attempt and the rerun
-    done = _result(tradeflow([*args[:4], "--resume", '{"approved": true, "approver": "ops"}'], env, tmp_path))
+    done = _result(tradeflow([*args[:4], "--resume", '{"approved": true}'], env, tmp_path))
     assert done["values"]["status"] == "resolution_approved"
 
 

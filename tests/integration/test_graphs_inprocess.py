@@ -84,10 +84,10 @@ async def test_triage_pauses_above_threshold_and_records_the_approver(
         categories = repo_workflow("trade_break_triage")[0].spec.steps[0].answer.fields["category"].enum
         assert state.values["assessment"]["category"] in categories
         final = await graph.ainvoke(
-            Command(resume={"approved": False, "approver": "j.doe", "comment": "call the counterparty first"}), config
+            Command(resume={"approved": False, "comment": "call the counterparty first"}), config
         )
     assert final["decision"] == "rejected"
-    assert final["approver"] == "j.doe"
+    assert final["approver"] == "local"  # an in-process run: the local caller, never a name from the payload
     assert final["approval_comment"] == "call the counterparty first"
     assert final["status"] == "resolution_rejected"
     assert len(llm_double.requests) == 2  # classify + propose, neither re-run on resume
@@ -106,11 +106,16 @@ async def test_triage_bad_resume_asks_again_naming_the_field(provider: str) -> N
     graph = load_builder("trade_break_triage").compile(checkpointer=InMemorySaver())
     config = _config("bad-resume")
     await graph.ainvoke(example("trade_break_triage"), config)
-    again = await graph.ainvoke(Command(resume={"approved": True}), config)
+    again = await graph.ainvoke(Command(resume={"approved": "yes"}), config)
     [pending] = again["__interrupt__"]
-    assert "resume.approver" in pending.value["problem"]
+    assert "resume.approved" in pending.value["problem"]
     assert (await graph.aget_state(config)).next == ("request_approval",)
-    final = await graph.ainvoke(Command(resume={"approved": True, "approver": "a.n"}), config)
+    named = await graph.ainvoke(Command(resume={"approved": True, "approver": "a.n"}), config)
+    assert (
+        "resume.approver: names 'a.n' but the request is authenticated as 'local'"
+        in named["__interrupt__"][0].value["problem"]
+    )
+    final = await graph.ainvoke(Command(resume={"approved": True}), config)
     assert final["decision"] == "approved"
 
 

@@ -1,9 +1,9 @@
-"""A served graph through a backend slow to its first token: `langgraph dev`, langgraph-sdk, the LLM double.
+"""Streaming a served graph through mid-stream faults: `langgraph dev`, langgraph-sdk, the LLM double.
 
-market_brief's model step runs the llm_router subgraph, whose calls are not streamed token by token (the spec
-compiler's choice): a stream cut, stall, malformed chunk or missing done line cannot reach it, and those faults
-are covered in-process, inside a streamed graph (tests/integration/test_router_hardening.py). What a served run
-can meet is a backend that never starts answering: the run must succeed on the fallback, well within the ceiling.
+market_brief's model step runs the llm_router subgraph, and its tokens stream to the client as the step's own
+(stream_mode messages-tuple, no subgraphs flag). The primary backend (Ollama kind) breaks in each way a stream
+can; the run must succeed on the fallback, with the abandoned partial message closed as superseded, a
+``tradeflow.stream_superseded`` event saying so, and the answer under its own id.
 """
 
 from __future__ import annotations
@@ -14,65 +14,89 @@ from typing import Any
 import pytest
 from langgraph_sdk import get_client
 
-from tests.conftest import model_env
+from router.record import SUPERSEDED_EVENT
 from tests.doubles.llm_server import Behaviour, LLMServerDouble
 from tests.support.examples import example_input
 from tests.support.langgraph_server import DevServer, start_with_double
+from tests.support.two_backends import FALLBACK, PRIMARY, fault_table
 
 pytestmark = [pytest.mark.server]
-PRIMARY, FALLBACK = "m-local", "m-fallback"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, llm_server: LLMServerDouble) -> Iterator[DevServer]:
     workdir = tmp_path_factory.mktemp("stream-faults")
-    table = workdir / "table.yaml"
-    table.write_text(
-        "default_strategy: cost\n"
-        "timeouts: {connect_s: 2, first_token_s: 3, stream_idle_s: 1}\n"
-        "retry: {max_attempts: 4, total_budget_s: 30, backoff_base_s: 0.05, backoff_max_s: 1}\n"
-        # Each test must reach the faulty primary: its breaker must not open across the tests.
-        "breaker: {failure_threshold: 100, open_s: 0.1, max_open_s: 0.1}\n"
-        "backends:\n"
-        f"  - {{name: local, kind: ollama, model: {PRIMARY}, base_url: '{llm_server.ollama_base_url}',\n"
-        "     context_window: 32000, max_output_tokens: 2048}\n"
-        f"  - {{name: hosted, kind: openai, model: {FALLBACK}, base_url: '{llm_server.openai_base_url}',\n"
-        "     api_key_env: OPENAI_API_KEY, context_window: 32000, max_output_tokens: 2048}\n"
-    )
-    prices = workdir / "prices.yaml"
-    prices.write_text(
-        'version: "stream-test"\nprices:\n'
-        f"  - {{pattern: {PRIMARY}, valid_from: 2024-01-01, input_per_1m: 0.02, output_per_1m: 0.06}}\n"
-        f"  - {{pattern: {FALLBACK}, valid_from: 2024-01-01, input_per_1m: 0.15, output_per_1m: 0.60}}\n"
-    )
-    env = {**model_env(llm_server, "auto"), "TRADEFLOW_ROUTER_CONFIG": str(table), "TRADEFLOW_PRICES_FILE": str(prices)}
+    env = fault_table(llm_server, workdir)
+    env.pop("TRADEFLOW_DATA_DIR")
     dev = start_with_double(workdir, env)
     yield dev
     dev.stop()
 
 
-async def _stream(server: DevServer) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+async def _stream(server: DevServer) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any], list[dict[str, Any]]]:
     client = get_client(url=server.url)
     by_id: dict[str, list[dict[str, Any]]] = {}
     values: dict[str, Any] = {}
+    superseded: list[dict[str, Any]] = []
     async for part in client.runs.stream(
-        None, "market_brief", input=example_input("market_brief"), stream_mode=["messages-tuple", "values"]
+        None, "market_brief", input=example_input("market_brief"), stream_mode=["messages-tuple", "values", "events"]
     ):
         if part.event == "messages":
             message, _ = part.data
             by_id.setdefault(message["id"], []).append(message)
         elif part.event == "values":
             values = part.data
+        elif part.event == "events" and part.data.get("event") == "on_custom_event":
+            if part.data.get("name") == SUPERSEDED_EVENT:
+                superseded.append(part.data["data"])
         elif part.event == "error":
             raise AssertionError(f"the run failed: {part.data}")
-    return by_id, values
+    return by_id, values, superseded
 
 
-async def test_a_served_run_hands_over_from_a_silent_backend_and_succeeds_on_the_fallback(
-    server: DevServer, llm_double: LLMServerDouble
+def _text(chunks: list[dict[str, Any]]) -> str:
+    return "".join(str(c["content"]) for c in chunks)
+
+
+async def test_a_served_model_step_streams_token_by_token(server: DevServer, llm_double: LLMServerDouble) -> None:
+    """Regression: since the trading workflows became spec-compiled, a served run streamed with messages-tuple
+    got no token chunks from its model step."""
+    by_id, values, superseded = await _stream(server)
+    [chunks] = by_id.values()
+    assert len([c for c in chunks if c["content"]]) > 1
+    assert _text(chunks).strip() == values["brief"]
+    assert values["brief"].startswith(f"[{PRIMARY}:")
+    assert not superseded
+
+
+@pytest.mark.parametrize(
+    ("fault", "behaviour"),
+    [
+        ("cut", Behaviour(fault="stream_cut")),
+        ("stall", Behaviour(fault="stall", stall_s=4)),
+        ("malformed chunk", Behaviour(fault="malformed_chunk")),
+        ("no done line", Behaviour(fault="missing_done")),
+        ("slow first token", Behaviour(fault="slow_first_token", first_token_delay_s=6)),
+    ],
+)
+async def test_a_streamed_run_succeeds_on_the_fallback(
+    server: DevServer, llm_double: LLMServerDouble, fault: str, behaviour: Behaviour
 ) -> None:
-    llm_double.set_behaviour(PRIMARY, Behaviour(fault="slow_first_token", first_token_delay_s=6))
-    _, values = await _stream(server)
-    assert values["brief"].startswith(f"[{FALLBACK}:")
-    assert len(llm_double.requests_for(PRIMARY)) == 1
-    assert len(llm_double.requests_for(FALLBACK)) == 1
+    llm_double.set_behaviour(PRIMARY, behaviour)
+    by_id, values, superseded = await _stream(server)
+    assert values["brief"].startswith(f"[{FALLBACK}:"), fault
+    assert len(llm_double.requests_for(PRIMARY)) >= 1
+    answer_id = next(i for i, chunks in by_id.items() if _text(chunks).startswith(f"[{FALLBACK}:"))
+    assert _text(by_id[answer_id]).strip() == values["brief"]
+    partial = [chunks for i, chunks in by_id.items() if i != answer_id and any(c["content"] for c in chunks)]
+    if fault == "slow first token":  # nothing reached the client before the hand-over
+        assert not partial
+        assert not superseded
+        return
+    [chunks] = partial  # tokens of the primary reached the client before it broke: closed as superseded
+    closing = chunks[-1]["response_metadata"]
+    assert closing["tradeflow_superseded"] is True
+    assert closing["replaced_by"] == answer_id
+    [event] = superseded
+    assert event["superseded_message_id"] == chunks[-1]["id"]
+    assert event["replaced_by"] == answer_id

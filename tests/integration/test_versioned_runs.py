@@ -69,7 +69,7 @@ async def test_spec_compiled_graphs_give_the_hand_written_graphs_results(provide
     config = {"configurable": {"thread_id": f"golden-{provider}"}}
     paused = await triage.ainvoke(example("trade_break_triage"), config)
     assert paused["__interrupt__"][0].value == GOLDEN["trade_break_triage_interrupt"]
-    resumed = await triage.ainvoke(Command(resume={"approved": True, "approver": "desk.head", "comment": "ok"}), config)
+    resumed = await triage.ainvoke(Command(resume={"approved": True, "comment": "ok"}), config)
     assert resumed == GOLDEN["trade_break_triage_approved"]
     auto = (
         await load_builder("trade_break_triage")

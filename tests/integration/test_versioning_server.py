@@ -13,6 +13,8 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from access.db import AccessDB
+from access.keys import KeyStore
 from graphs.workflow_assistants import assistant_id
 from tests.conftest import model_env
 from tests.doubles.llm_server import LLMServerDouble
@@ -31,6 +33,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, llm_server: LLMServerDouble
            "TRADEFLOW_GUARDRAIL_INTERVAL_S": "60"}  # fmt: skip
     env.pop("DATABASE_URL", None)
     dev = DevServer(workdir, env).start()
+    store = KeyStore(AccessDB(None, workdir / "data" / "access.sqlite"), 0)
+    dev.approver_key = store.add("a.n", ["approver"], created_by="test")[1]  # type: ignore[attr-defined]
+    store.db.close()
     yield dev
     dev.stop()
 
@@ -106,7 +111,7 @@ async def test_a_published_workflow_is_an_assistant_studio_draws_with_the_router
         await asyncio.sleep(0.2)
     drawn = await sdk.assistants.get_graph(assistant, xray=True)
     ids = {node["id"] for node in drawn["nodes"]}
-    assert {"resolve", "record", "run:compute_market_figures", "run:write_brief:rank_backends",
+    assert {"resolve", "run:compute_market_figures", "run:write_brief:rank_backends",
             "run:write_brief:call_backend", "run:write_brief:account"} <= ids  # fmt: skip
     result = await sdk.runs.wait(None, assistant, input={"input": example_input("market_brief")})
     assert isinstance(result, dict)
@@ -116,7 +121,7 @@ async def test_a_published_workflow_is_an_assistant_studio_draws_with_the_router
 
 
 async def test_an_interrupted_run_keeps_its_version_through_a_rollback(
-    http: httpx.AsyncClient, sdk: LangGraphClient
+    http: httpx.AsyncClient, sdk: LangGraphClient, server: DevServer
 ) -> None:
     await publish(http, variant("trade_break_triage", "v1"), "first")
     await publish(http, variant("trade_break_triage", "v2"), "second")
@@ -136,8 +141,13 @@ async def test_an_interrupted_run_keeps_its_version_through_a_rollback(
     with pytest.raises(httpx.HTTPStatusError) as info:
         await sdk.runs.wait(thread, "versioned_workflow", command={"resume": {"approved": "yes"}})
     assert info.value.response.status_code == 422
-    assert "resume.approver" in info.value.response.json()["detail"]
-    final = await sdk.runs.wait(thread, "versioned_workflow", command={"resume": {"approved": True, "approver": "a.n"}})
+    assert "resume.approved" in info.value.response.json()["detail"]
+    with pytest.raises(httpx.HTTPStatusError) as own:  # four eyes: whoever started the run may not approve it
+        await sdk.runs.wait(thread, "versioned_workflow", command={"resume": {"approved": True}})
+    assert own.value.response.status_code == 403
+    assert "'api-key' started this run and may not approve it" in own.value.response.json()["detail"]
+    approver = get_client(url=server.url, api_key=server.approver_key)  # type: ignore[attr-defined]
+    final = await approver.runs.wait(thread, "versioned_workflow", command={"resume": {"approved": True}})
     assert isinstance(final, dict)
     assert (final["version"], final["output"]["status"]) == (2, "resolution_approved")
     fresh = await sdk.runs.wait(None, "versioned_workflow", input=payload)

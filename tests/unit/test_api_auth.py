@@ -6,8 +6,9 @@ from langgraph_sdk import Auth
 from graphs import api_auth
 
 
-async def test_no_api_key_configured_accepts_local_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_no_api_key_configured_accepts_local_requests(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.delenv("TRADEFLOW_API_KEY", raising=False)
+    monkeypatch.setenv("TRADEFLOW_DATA_DIR", str(tmp_path))  # no key stored there
     user = await api_auth.authenticate(headers={})
     assert user["identity"] == "local"
 
@@ -21,3 +22,4 @@ async def test_configured_api_key_is_required(monkeypatch: pytest.MonkeyPatch) -
         await api_auth.authenticate(headers={b"x-api-key": b"wrong"})
     user = await api_auth.authenticate(headers={b"x-api-key": b"s3cret-value"})
     assert user["identity"] == "api-key"
+    assert "admin" in user["permissions"]  # the compatibility key is an admin

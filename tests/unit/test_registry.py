@@ -69,7 +69,8 @@ def test_default_assistant_ids_match_the_server() -> None:
     ("value", "fields"),
     [
         ({"approved": "yes", "approver": "jo"}, ["resume.approved"]),
-        ({"approved": True}, ["resume.approver"]),
+        ({"approved": True, "approver": ""}, ["resume.approver"]),
+        ({"approved": True, "approver": 7}, ["resume.approver"]),
         ({"approved": True, "approver": "jo", "extra": 1}, ["resume.extra"]),
         ("approve", ["resume"]),
     ],
@@ -82,3 +83,4 @@ def test_triage_resume_is_validated(value: object, fields: list[str]) -> None:
 
 def test_valid_resume_passes() -> None:
     validate_resume("trade_break_triage", {"approved": False, "approver": "jo", "comment": "no"})
+    validate_resume("trade_break_triage", {"approved": True})  # the approver is the caller: naming it is optional

@@ -147,3 +147,45 @@ def test_the_server_shows_clients_the_message_of_tradeflow_errors() -> None:
     for error in (LLMUnavailableError("tried x"), NoEligibleBackendError({"b": "why"})):
         assert default(error) == {"error": type(error).__name__, "message": str(error)}
     assert issubclass(AllBackendsFailedError, RuntimeError)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TRADEFLOW_API_KEY", "change-me"),
+        ("TRADEFLOW_METRICS_TOKEN", "CHANGE-ME-scrape"),
+        ("OPENAI_API_KEY", "sk-xxx"),
+        ("LANGSMITH_API_KEY", "your-key"),
+        ("VLLM_API_KEY", "changeme"),  # a backend's api_key_env: any *_API_KEY variable is a secret
+        ("GRAFANA_ADMIN_PASSWORD", "change-me-locally"),
+        ("DATABASE_URL", "postgresql://tradeflow:change-me-locally@db/tradeflow"),
+    ],
+)
+def test_every_placeholder_secret_is_refused_in_production_naming_the_variable(variable: str, value: str) -> None:
+    settings_from_mapping({variable: value})  # development takes it
+    with pytest.raises(SettingsError) as info:
+        settings_from_mapping({"TRADEFLOW_ENV": "production", variable: value})
+    assert info.value.variable == variable
+    assert "placeholder" in str(info.value)
+    assert value not in str(info.value)
+
+
+def test_env_example_secrets_are_empty_or_refused_in_production() -> None:
+    from dotenv import dotenv_values
+
+    example = {k: v for k, v in dotenv_values(Path(__file__).resolve().parents[2] / ".env.example").items() if v}
+    secrets = {k: v for k, v in example.items() if k.endswith(("_API_KEY", "_TOKEN", "_PASSWORD", "_SECRET"))}
+    assert secrets, "no secret with a value in .env.example: nothing to check"
+    for variable, value in secrets.items():
+        with pytest.raises(SettingsError) as info:
+            settings_from_mapping({"TRADEFLOW_ENV": "production", variable: value})
+        assert info.value.variable == variable
+
+
+def test_real_secrets_pass_in_production() -> None:
+    settings = settings_from_mapping({
+        "TRADEFLOW_ENV": "production", "TRADEFLOW_API_KEY": "test-k-93fd02ae1c", "TRADEFLOW_METRICS_TOKEN": "test-m-1f2e3d4c",
+        "DATABASE_URL": "postgresql://tradeflow:test-Vq3-9sd0a@db/tradeflow",
+    })  # fmt: skip
+    assert settings.metrics_token == "test-m-1f2e3d4c"
+    assert "test-m-1f2e3d4c" not in repr(settings)

@@ -24,6 +24,8 @@ SCHEDULE_KEYS = {
     "unit_key", "deferrable",
 }  # fmt: skip
 CONFIG_KEYS = {"id", "workflow", "graph", "description", "owner", "schedule"}
+LATEST = "latest"
+"""The label the server resolves to the newest version."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ def parse_schedule(entry: str, source: str, schedule: Any) -> dict[str, Any]:
     """Check a ``schedule`` block; returns the WorkflowEntry fields it sets."""
     if not isinstance(schedule, Mapping):
         raise _fail(entry, source, "schedule", "a mapping with cron and/or assets", schedule)
+    # The server lists every field of its schedule model, unset ones as null: null means "not given".
+    schedule = {key: value for key, value in schedule.items() if value is not None}
     unknown = sorted(set(schedule) - SCHEDULE_KEYS)
     if unknown:
         raise _fail(entry, source, f"schedule.{unknown[0]}", f"one of {', '.join(sorted(SCHEDULE_KEYS))}", unknown[0])
@@ -132,21 +136,37 @@ def _check_id(entry: Any, source: str) -> str:
     return entry
 
 
+def _labelled_version(workflow_id: str, item: Mapping[str, Any], label: str) -> int:
+    """The version ``label`` points at in a ``GET /workflows`` item (``latest``: the newest one)."""
+    labels = item.get("labels") or {}
+    version = item.get("latest_version") if label == LATEST else labels.get(label)
+    if isinstance(version, bool) or not isinstance(version, int):
+        set_labels = ", ".join(f"{name}={number}" for name, number in sorted(labels.items())) or "none"
+        raise WorkflowEntryError(
+            f"workflow {workflow_id!r} (server): schedule.label: label {label!r} points at no version "
+            f"(labels: {set_labels}); scheduled runs would fail to resolve: point it at a version "
+            f"(`tradeflow workflows label {workflow_id} {label} <version>`) or name another label"
+        )
+    return version
+
+
 def from_server(item: Mapping[str, Any]) -> WorkflowEntry | None:
-    """An entry from one ``GET /workflows`` item; None when the workflow has no schedule."""
+    """An entry from one ``GET /workflows`` item; None when the workflow has no schedule.
+
+    Its ``spec_version`` (the DAG's ``spec_version:<n>`` tag) is the version the schedule's label points at
+    (or its pinned version), not the latest published one: that is what the scheduled runs will run.
+    """
     workflow_id = _check_id(item.get("workflow"), "server")
     schedule = item.get("schedule")
     if schedule is None:
         return None
     fields = parse_schedule(workflow_id, "server", schedule)
-    labels = item.get("labels") or {}
     pinned = fields["version"]
-    spec_version = pinned or labels.get(fields["label"]) or item.get("latest_version")
     return WorkflowEntry(
         id=workflow_id,
         source="server",
         workflow=workflow_id,
-        spec_version=int(spec_version) if isinstance(spec_version, int) else None,
+        spec_version=pinned if pinned is not None else _labelled_version(workflow_id, item, fields["label"]),
         description=str(item.get("description") or ""),
         owner=str(item.get("owner") or "tradeflow"),
         **fields,

@@ -85,10 +85,15 @@ def test_report_requests_are_checked(by: tuple[str, ...], filters: dict[str, str
 
 
 def test_filter_values_are_parameters_never_sql() -> None:
-    request = ReportRequest(since=datetime(2026, 1, 1, tzinfo=UTC), filters={"workflow": "x' OR '1'='1"})
+    request = ReportRequest(since=datetime(2026, 1, 1, tzinfo=UTC), filters={"model": "Qwen/Qwen2.5-7B:v1@eu"})
     query, params, _ = cost_query(request, "postgres")
-    assert "x' OR" not in query
-    assert params["f_workflow"] == "x' OR '1'='1"
+    assert "Qwen" not in query
+    assert params["f_model"] == "Qwen/Qwen2.5-7B:v1@eu"
+
+
+def test_filter_values_no_name_could_have_are_refused_before_any_query() -> None:
+    with pytest.raises(ReportQueryError, match=r"^workflow: expected a workflow name"):
+        ReportRequest(since=datetime(2026, 1, 1, tzinfo=UTC), filters={"workflow": "x' OR '1'='1"})
 
 
 def test_render_formats() -> None:

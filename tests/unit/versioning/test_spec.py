@@ -131,3 +131,20 @@ def test_templates_fill_values_and_keep_braces() -> None:
 
 def test_the_schema_file_is_where_docs_say() -> None:
     assert SCHEMA_FILE == Path(__file__).resolve().parents[3] / "workflows" / "spec.schema.json"
+
+
+@pytest.mark.parametrize("cron", ["61 * * * *", "* * 32 * *", "0 0 * * 8", "0 25 * * 1-5"])
+def test_a_cron_airflow_would_refuse_is_refused_at_publish(cron: str) -> None:
+    """Five well-formed fields with a value out of range used to pass, and the DAG factory failed on them later."""
+    schedule = f"schedule: {{cron: '{cron}', timezone: Europe/London}}\nsteps:"
+    [problem] = problems_of(GOOD.replace("steps:", schedule, 1))
+    assert problem.startswith(
+        f"brief_check.yaml:8: schedule.cron: expected a 5-field cron expression like '30 7 * * 1-5', got '{cron}': "
+    ), problem
+    assert "out of range" in problem
+
+
+@pytest.mark.parametrize("cron", ["30 7 * * 1-5", "*/5 * * * *", "0 18 L * *", "0 9 * * MON#2", "0 0 1 JAN,JUL *"])
+def test_crons_airflow_accepts_are_published(cron: str) -> None:
+    schedule = f"schedule: {{cron: '{cron}'}}\nsteps:"
+    assert load_workflow(GOOD.replace("steps:", schedule, 1), registry(), file="brief_check.yaml").spec.schedule

@@ -27,11 +27,11 @@ from airflow.sdk.exceptions import AirflowSkipException
 from langgraph_sdk.errors import APIStatusError
 from langgraph_sdk.schema import Config
 
-from tradeflow_airflow.completion import mark_outlets, post_asset_events
+from tradeflow_airflow.completion import link_spec_version, mark_outlets, post_asset_events
 from tradeflow_airflow.errors import RunCancelledError, ServerRunError, TradeflowAirflowError
 from tradeflow_airflow.hooks.airflow_api import AirflowAPIHook
 from tradeflow_airflow.hooks.langgraph import LangGraphHook
-from tradeflow_airflow.runs import VERSIONED_GRAPH, RunOutcome, resolved_version, versioned_input, wait_for_run
+from tradeflow_airflow.runs import VERSIONED_GRAPH, RunOutcome, versioned_input, wait_for_run
 from tradeflow_airflow.triggers.run import LangGraphRunTrigger
 
 if TYPE_CHECKING:
@@ -219,7 +219,6 @@ class LangGraphRunOperator(BaseOperator):
 
     def finish(self, outcome: RunOutcome, context: Context) -> Any:
         """Turn an outcome into the task's result, XComs and side effects, or a clear failure."""
-        ti = context["ti"]
         status = outcome["status"]
         if status == "error":
             raise ServerRunError(
@@ -232,15 +231,11 @@ class LangGraphRunOperator(BaseOperator):
             raise RunCancelledError(
                 f"{self.task_id}: run {outcome['run_id']} on thread {outcome['thread_id']} was cancelled"
             )
+        if self.workflow:  # an interrupted run resolved its version too (checkpointed before the approval)
+            link_spec_version(self.langgraph_conn_id, outcome, context)
         if status == "interrupted":
             return self._interrupted(outcome)
         values = outcome["values"] or {}
-        version = resolved_version(values) if self.workflow else None
-        if version is not None:
-            ti.xcom_push(key="workflow_version", value=version)
-            logger.info(
-                "workflow %s ran as version %s (label %s)", version["workflow"], version["version"], version["label"]
-            )
         mark_outlets(self, context, outcome)
         if self.post_asset_events:
             post_asset_events(self.airflow_api_conn_id, outcome, context)
