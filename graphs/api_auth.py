@@ -220,7 +220,7 @@ async def _versioned_resume_handler(thread_id: object, resume: object) -> str:
     if thread_id is None:
         problem = InvalidInputError(VERSIONED, [("resume", "a resume answers the thread that waits: name it")])
     else:
-        state = await get_client().threads.get_state(str(thread_id))
+        state = await thread_state(str(thread_id))
         waiting = [i.get("value") for task in state.get("tasks") or [] for i in task.get("interrupts") or []]
         values = state.get("values")
         try:
