@@ -20,8 +20,9 @@ from analytics.http import report_store
 from analytics.http import routes as analytics_routes
 from analytics.runtime import writer
 from core.errors import TradeflowError
+from graphs import meta_routes
 from graphs.router_metrics import register_breaker_collector
-from graphs.server_compat import RequestPathMiddleware, api_routes
+from graphs.server_compat import RequestPathMiddleware, api_routes, server_kind
 from graphs.versioning_service import service
 from graphs.workflow_assistants import listen, try_sync_assistants
 from graphs.workflow_routes import routes as workflow_routes
@@ -84,3 +85,5 @@ register_breaker_collector()
 app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
 app.add_middleware(RequestPathMiddleware)
 api_routes(app, [Route("/router/backends", router_backends, methods=["GET"]), *analytics_routes, *workflow_routes])
+if server_kind() == "langgraph-api":  # its own /docs, /openapi.json and /info are off (disable_meta): serve them here
+    api_routes(app, meta_routes.routes)
