@@ -29,16 +29,25 @@ VERSION_EVENT = "tradeflow.workflow_version"
 MAX_PENDING = 50_000
 
 
+def _key(run_id: UUID | str) -> int:
+    """A run id as the int the handler keys runs by.
+
+    langgraph-api passes UUIDs; Aegra puts the run id into the config as a string, so a served graph's root
+    run (and its nodes' parent) arrives as ``str``. Both name the same run.
+    """
+    return run_id.int if isinstance(run_id, UUID) else UUID(run_id).int
+
+
 class _Root:
     """A workflow run, as every chain run inside it (its nodes, their runnables) points to it."""
 
     __slots__ = ("arm", "experiment", "interrupted", "pair_id", "root_id", "run_id", "started", "thread_id",
                  "version", "workflow")  # fmt: skip
 
-    def __init__(self, run_id: UUID, workflow: str, version: str, thread_id: str | None,
+    def __init__(self, run_id: int, workflow: str, version: str, thread_id: str | None,
                  metadata: dict[str, Any]) -> None:  # fmt: skip
         self.run_id = run_id
-        self.root_id = str(run_id)
+        self.root_id = str(UUID(int=run_id))
         self.workflow = workflow
         self.version = version
         self.thread_id = thread_id
@@ -76,7 +85,7 @@ class AnalyticsHandler(BaseCallbackHandler):
         self._nodes: dict[int, tuple[float, str, _Root]] = {}
         self._owners: dict[int, _Root] = {}
         self._pending: deque[_NodeEnd] = deque()
-        self._llm_runs: dict[UUID, tuple[_Root | None, str, str, float]] = {}
+        self._llm_runs: dict[int, tuple[_Root | None, str, str, float]] = {}
         self._node_histograms: dict[tuple[str, str], Any] = {}
         self._workflow_metrics: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
@@ -92,11 +101,11 @@ class AnalyticsHandler(BaseCallbackHandler):
         """Chain and model runs started and not yet ended (0 between workflow runs)."""
         return len(self._owners) + len(self._nodes) + len(self._llm_runs)
 
-    def _root_of(self, run_id: UUID | None) -> _Root | None:
+    def _root_of(self, run_id: UUID | str | None) -> _Root | None:
         """The workflow run a chain run belongs to (None for runs outside any tracked workflow)."""
         if run_id is None:
             return None
-        key = run_id.int
+        key = _key(run_id)
         node = self._nodes.get(key)
         return node[2] if node is not None else self._owners.get(key)
 
@@ -106,8 +115,8 @@ class AnalyticsHandler(BaseCallbackHandler):
         serialized: dict[str, Any] | None,
         inputs: Any,
         *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
+        run_id: UUID | str,
+        parent_run_id: UUID | str | None = None,
         metadata: dict[str, Any] | None = None,
         name: str | None = None,
         **kwargs: Any,
@@ -116,33 +125,35 @@ class AnalyticsHandler(BaseCallbackHandler):
         if parent_run_id is None:
             metadata = metadata or {}
             thread_id = metadata.get("thread_id")
-            self._owners[run_id.int] = _Root(
-                run_id, str(metadata.get("graph_id") or name or "unknown"),
+            key = _key(run_id)
+            self._owners[key] = _Root(
+                key, str(metadata.get("graph_id") or name or "unknown"),
                 str(metadata.get("workflow_version") or UNVERSIONED), str(thread_id) if thread_id is not None else None,
                 metadata,
             )  # fmt: skip
             return
-        root = self._owners.get(parent_run_id.int)
+        root = self._owners.get(_key(parent_run_id))
         if root is None:
-            parent = self._nodes.get(parent_run_id.int)
+            parent = self._nodes.get(_key(parent_run_id))
             if parent is None:
                 return
             root = parent[2]
         if metadata is not None and name and name == metadata.get("langgraph_node"):
-            self._nodes[run_id.int] = (time.perf_counter(), name, root)
+            self._nodes[_key(run_id)] = (time.perf_counter(), name, root)
         else:
-            self._owners[run_id.int] = root
+            self._owners[_key(run_id)] = root
 
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_chain_end(self, outputs: Any, *, run_id: UUID | str, **kwargs: Any) -> None:
         """Close a run as a success, or a workflow run as interrupted when a node paused for a human."""
-        node = self._nodes.pop(run_id.int, None)
+        key = _key(run_id)
+        node = self._nodes.pop(key, None)
         if node is not None:  # the hot path: two clock readings and an append
             self._pending.append((node[2], node[1], node[0], time.perf_counter(), time.time(), "success"))
             if len(self._pending) >= MAX_PENDING:  # nobody is draining: keep memory bounded, lose nothing
                 self.drain()
             return
-        root = self._owners.pop(run_id.int, None)
-        if root is not None and root.run_id == run_id:
+        root = self._owners.pop(key, None)
+        if root is not None and root.run_id == key:
             # A graph that returns its failure instead of raising it (the llm_router graph: ``error_type``).
             failed = outputs.get("error_type") if isinstance(outputs, dict) else None
             if failed:
@@ -150,22 +161,23 @@ class AnalyticsHandler(BaseCallbackHandler):
             else:
                 self._finish_workflow(root, "interrupted" if root.interrupted else "success", None)
 
-    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_chain_error(self, error: BaseException, *, run_id: UUID | str, **kwargs: Any) -> None:
         """Close a run as an error; an ``interrupt()`` marks its workflow run as interrupted instead."""
         interrupted = isinstance(error, GraphInterrupt)
-        node = self._nodes.pop(run_id.int, None)
+        key = _key(run_id)
+        node = self._nodes.pop(key, None)
         if node is not None:
             if interrupted:
                 node[2].interrupted = True
             self._pending.append((node[2], node[1], node[0], time.perf_counter(), time.time(),
                                   "interrupted" if interrupted else "error"))  # fmt: skip
             return
-        root = self._owners.pop(run_id.int, None)
+        root = self._owners.pop(key, None)
         if root is None:
             return
         if interrupted:
             root.interrupted = True
-        if root.run_id == run_id:
+        if root.run_id == key:
             self._finish_workflow(root, "interrupted" if interrupted else "error",
                                   None if interrupted else type(error).__name__)  # fmt: skip
 
@@ -210,8 +222,8 @@ class AnalyticsHandler(BaseCallbackHandler):
         serialized: dict[str, Any] | None,
         messages: Any,
         *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
+        run_id: UUID | str,
+        parent_run_id: UUID | str | None = None,
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -220,11 +232,13 @@ class AnalyticsHandler(BaseCallbackHandler):
         root = self._root_of(parent_run_id)
         workflow = root.workflow if root is not None else str(metadata.get("graph_id") or "adhoc")
         provider = str(metadata.get("ls_provider") or "unknown")
-        self._llm_runs[run_id] = (root, workflow, provider, time.perf_counter())
+        self._llm_runs[_key(run_id)] = (root, workflow, provider, time.perf_counter())
 
-    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID | str, **kwargs: Any) -> None:
         """One row per attempt (and one per routing decision), and the GenAI metrics."""
-        root, workflow, provider, started = self._llm_runs.pop(run_id, (None, "adhoc", "unknown", time.perf_counter()))
+        root, workflow, provider, started = self._llm_runs.pop(
+            _key(run_id), (None, "adhoc", "unknown", time.perf_counter())
+        )
         rows, decision = llm_rows(response, workflow, root.root_id if root is not None else None,
                                   time.perf_counter() - started, provider, self.prices)  # fmt: skip
         record_llm_metrics(self.metrics, rows, decision, workflow)
@@ -232,7 +246,7 @@ class AnalyticsHandler(BaseCallbackHandler):
             self.enqueue(row)
 
     def on_custom_event(
-        self, name: str, data: Any, *, run_id: UUID, tags: list[str] | None = None,
+        self, name: str, data: Any, *, run_id: UUID | str, tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:  # fmt: skip
         """A decision record sent by the router subgraph, or the version a versioned run resolved."""
@@ -250,7 +264,7 @@ class AnalyticsHandler(BaseCallbackHandler):
         for row in rows:
             self.enqueue(row)
 
-    def _versioned(self, run_id: UUID, data: dict[str, Any]) -> None:
+    def _versioned(self, run_id: UUID | str, data: dict[str, Any]) -> None:
         """From here on the run counts as the workflow and version it resolved (with its experiment and arm)."""
         root = self._root_of(run_id)
         if root is None:
@@ -259,9 +273,9 @@ class AnalyticsHandler(BaseCallbackHandler):
         root.version = str(data.get("version") or root.version)
         root.experiment, root.arm, root.pair_id = data.get("experiment"), data.get("arm"), data.get("pair_id")
 
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_llm_error(self, error: BaseException, *, run_id: UUID | str, **kwargs: Any) -> None:
         """A failed call: rows and metrics for every attempt when the error carries the router's decision."""
-        root, workflow, _, _ = self._llm_runs.pop(run_id, (None, "adhoc", "unknown", 0.0))
+        root, workflow, _, _ = self._llm_runs.pop(_key(run_id), (None, "adhoc", "unknown", 0.0))
         decision = as_decision(getattr(error, "decision", None))
         if decision is None:
             return

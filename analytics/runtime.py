@@ -71,6 +71,8 @@ def handler() -> AnalyticsHandler:
 def instrument(graph: GraphT, graph_id: str, version: str | None = None) -> GraphT:
     """The graph with the analytics handler, its id and (when known) its version in every run's config."""
     metadata = {"graph_id": graph_id} | ({"workflow_version": version} if version else {})
-    config: Any = {"callbacks": [handler()], "metadata": metadata}
+    # TRADEFLOW_SERVER_HOOKS=off (benchmarks only) serves the graph bare, to measure what the handler costs.
+    callbacks = [handler()] if settings().server_hooks else []
+    config: Any = {"callbacks": callbacks, "metadata": metadata}
     instrumented: GraphT = graph.with_config(config)  # type: ignore[attr-defined]
     return instrumented

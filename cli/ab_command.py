@@ -5,10 +5,19 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from graphs.versioning_service import service
 from versioning.errors import ExperimentError
+
+if TYPE_CHECKING:
+    from graphs.versioning_service import VersioningService
+
+
+def service() -> VersioningService:
+    """The versioning service, imported when a command runs (it loads LangGraph and the workflows)."""
+    from graphs.versioning_service import service as versioning_service
+
+    return versioning_service()
 
 
 def _print(value: Any) -> None:

@@ -1,4 +1,9 @@
-"""``tradeflow serve``: validate settings, check the port and the model, then start ``langgraph dev``."""
+"""``tradeflow serve``: validate settings, check the port and the model, then start the server.
+
+``--server langgraph-dev`` (the default) runs ``langgraph dev`` on the embedded runtime; ``--server aegra`` runs
+Aegra (Apache-2.0, Postgres, Redis for replicas) from its own environment, ``deploy/aegra/.venv`` (``make
+aegra-env``), serving the same ``langgraph.json``.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +17,25 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import SettingsError
-from core.settings import Settings, get_settings
+from core.settings import Settings, get_settings, redact_url
 
 # The CLI phones home for analytics and version checks unless told not to; tracing stays off unless
 # the user turned it on in settings.
 OFFLINE_ENV = {"LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGGRAPH_NO_VERSION_CHECK": "true"}
+REPO = Path(__file__).resolve().parents[1]
+AEGRA_PYTHON = REPO / "deploy" / "aegra" / ".venv" / "bin" / "python"
 
 
 def add_serve_parser(sub: Any) -> None:
     parser = sub.add_parser("serve", help="start the LangGraph server (langgraph dev) on the embedded default")
     parser.add_argument("--config", default="langgraph.json", help="langgraph.json to serve (default: %(default)s)")
     parser.add_argument("--no-reload", action="store_true", help="do not restart on code changes")
+    parser.add_argument(
+        "--server",
+        choices=("langgraph-dev", "aegra"),
+        default="langgraph-dev",
+        help="langgraph dev (embedded, one process) or Aegra (Postgres; replicas with Redis) (default: %(default)s)",
+    )
     parser.set_defaults(handler=serve)
 
 
@@ -77,6 +90,8 @@ def serve(args: argparse.Namespace) -> int:
     print(("" if reachable else "WARNING: ") + sentence, flush=True)  # noqa: T201
     if not reachable:
         print("The server starts anyway; runs that call a model fail fast until one is configured.", flush=True)  # noqa: T201
+    if args.server == "aegra":
+        return serve_aegra(settings, args.config)
     print(f"Checkpoints: {'Postgres (DATABASE_URL)' if settings.database_url else settings.sqlite_checkpoint_path}")  # noqa: T201
     for name, url in server_urls(settings).items():
         print(f"{name}: {url}", flush=True)  # noqa: T201
@@ -88,4 +103,34 @@ def serve(args: argparse.Namespace) -> int:
     if args.no_reload:
         command.append("--no-reload")
     os.execve(langgraph, command, server_environment(settings))
+    return 0  # pragma: no cover - execve does not return
+
+
+def aegra_environment(settings: Settings, config: str) -> dict[str, str]:
+    """What Aegra runs with: the settings' environment plus Aegra's own variables (config, host, port).
+
+    Aegra keeps its tables (assistants, threads, runs, checkpoints, store) in ``DATABASE_URL``; tradeflow's own
+    follow ``TRADEFLOW_DATABASE_URL`` when set, so the two can live in separate databases. ``REDIS_URL`` with
+    ``REDIS_BROKER_ENABLED=true`` (Aegra's variables, passed through) lets several replicas share the work.
+    """
+    if not settings.environ.get("DATABASE_URL"):
+        raise SettingsError("DATABASE_URL", "Aegra keeps threads, runs and checkpoints in Postgres; set DATABASE_URL")
+    env = server_environment(settings)
+    env.update({"AEGRA_CONFIG": str(Path(config).resolve()), "HOST": settings.host, "PORT": str(settings.port)})
+    env.setdefault("LOG_LEVEL", settings.log_level)
+    return env
+
+
+def serve_aegra(settings: Settings, config: str) -> int:
+    if not AEGRA_PYTHON.is_file():
+        raise SettingsError("--server", f"Aegra's environment is missing ({AEGRA_PYTHON}); run `make aegra-env`")
+    env = aegra_environment(settings, config)
+    print(f"Server: Aegra; its tables in {redact_url(env['DATABASE_URL'])}", flush=True)  # noqa: T201
+    if settings.database_url:
+        print(f"Tradeflow tables: {redact_url(settings.database_url)}", flush=True)  # noqa: T201
+    for name, url in server_urls(settings).items():
+        print(f"{name}: {url}", flush=True)  # noqa: T201
+    command = [str(AEGRA_PYTHON), "-m", "uvicorn", "aegra_api.main:app", "--host", settings.host]
+    command += ["--port", str(settings.port), "--no-access-log", "--timeout-graceful-shutdown", "10"]
+    os.execve(str(AEGRA_PYTHON), command, env)
     return 0  # pragma: no cover - execve does not return

@@ -6,12 +6,21 @@ import argparse
 import getpass
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from graphs.versioning_service import service
 from versioning.errors import LabelError, SpecError, SpecProblem
 from versioning.labels import ANY, KEEP, check_label
 from versioning.store import check_metadata
+
+if TYPE_CHECKING:
+    from graphs.versioning_service import VersioningService
+
+
+def service() -> VersioningService:
+    """The versioning service, imported when a command runs (it loads LangGraph and the workflows)."""
+    from graphs.versioning_service import service as versioning_service
+
+    return versioning_service()
 
 
 def _print(value: Any) -> None:

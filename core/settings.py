@@ -24,7 +24,7 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
-from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -78,7 +78,11 @@ class Settings(BaseSettings):
     port: int = _alias("TRADEFLOW_PORT", 2024)
     log_level: str = _alias("TRADEFLOW_LOG_LEVEL", "INFO")
     data_dir: Path = _alias("TRADEFLOW_DATA_DIR", Path(".data"))
-    database_url: str | None = _alias("DATABASE_URL", repr=False)
+    # Tradeflow's own tables (checkpoints on langgraph dev, analytics, spend, versioning). TRADEFLOW_DATABASE_URL
+    # wins over DATABASE_URL, so on Aegra (whose tables follow DATABASE_URL) the two live in separate databases.
+    database_url: str | None = Field(
+        None, validation_alias=AliasChoices("TRADEFLOW_DATABASE_URL", "DATABASE_URL"), repr=False
+    )
     api_key: str | None = _alias("TRADEFLOW_API_KEY", repr=False)
     metrics_token: str | None = _alias("TRADEFLOW_METRICS_TOKEN", repr=False)
     max_body_bytes: int = _alias("TRADEFLOW_MAX_BODY_BYTES", 10 * 1024 * 1024)
@@ -98,6 +102,9 @@ class Settings(BaseSettings):
     prometheus_multiproc_dir: Path | None = _alias("PROMETHEUS_MULTIPROC_DIR")
     workflows_repo: Path | None = _alias("TRADEFLOW_WORKFLOWS_REPO")
     guardrail_interval_s: int = _alias("TRADEFLOW_GUARDRAIL_INTERVAL_S", 60)
+    # Off only to measure what tradeflow's hooks cost (benchmarks/server_load.py): the auth hook lets every
+    # request through unchecked and served graphs carry no analytics handler. Refused in production.
+    server_hooks: bool = _alias("TRADEFLOW_SERVER_HOOKS", True)
 
     _environ: Mapping[str, str] = PrivateAttr(default_factory=dict)
 
@@ -157,7 +164,7 @@ class Settings(BaseSettings):
             raise ValueError(f"expected seconds from 0.5 to 600, got {number:g}")
         return number
 
-    @field_validator("langsmith_tracing", mode="before")
+    @field_validator("langsmith_tracing", "server_hooks", mode="before")
     @classmethod
     def _boolean(cls, value: object) -> bool:
         lowered = str(value).strip().lower()
@@ -209,6 +216,10 @@ class Settings(BaseSettings):
                         variable,
                         "holds a placeholder value; set the real secret (placeholders are refused in production)",
                     )
+        if self.env == "production" and not self.server_hooks:
+            raise SettingsError(
+                "TRADEFLOW_SERVER_HOOKS", "is off (benchmarks only); production needs auth and analytics"
+            )
         if self.llm_provider == "openai" and not self.openai_api_key and not self.openai_base_url:
             raise SettingsError(
                 "OPENAI_API_KEY",
@@ -222,9 +233,11 @@ class Settings(BaseSettings):
             "TRADEFLOW_API_KEY": self.api_key,
             "TRADEFLOW_METRICS_TOKEN": self.metrics_token,
             "OPENAI_API_KEY": self.openai_api_key,
-            "DATABASE_URL": urlparse(self.database_url).password if self.database_url else None,
         }
         environ = _BUILDING.get({})
+        for variable in ("DATABASE_URL", "TRADEFLOW_DATABASE_URL"):  # Aegra's tables and tradeflow's
+            url = environ.get(variable)
+            named[variable] = urlparse(url).password if url else None
         named |= {k: v for k, v in environ.items() if k.endswith(_SECRET_SUFFIXES) and k not in named}
         return [(variable, value) for variable, value in sorted(named.items()) if value]
 
@@ -286,15 +299,27 @@ def _url(value: str, schemes: tuple[str, ...]) -> str:
     return value
 
 
-def _alias_of(field_name: str) -> str:
+def _alias_of(field_name: str, environ: Mapping[str, str]) -> str:
     alias = Settings.model_fields[field_name].validation_alias
+    if isinstance(alias, AliasChoices):  # the variable that was set (the first one wins)
+        names = [str(choice) for choice in alias.choices]
+        alias = next((name for name in names if environ.get(name)), names[0])
     return alias if isinstance(alias, str) else field_name
 
 
-def _settings_error(exc: ValidationError) -> SettingsError:
+_CHOICE_FIELDS = {
+    str(choice): name
+    for name, field in Settings.model_fields.items()
+    if isinstance(field.validation_alias, AliasChoices)
+    for choice in field.validation_alias.choices
+}
+
+
+def _settings_error(exc: ValidationError, environ: Mapping[str, str]) -> SettingsError:
     error = exc.errors()[0]
     loc = error["loc"][0] if error["loc"] else "settings"
-    variable = _alias_of(str(loc)) if str(loc) in Settings.model_fields else str(loc)
+    loc = _CHOICE_FIELDS.get(str(loc), loc)  # pydantic names the first alias of a choice, set or not
+    variable = _alias_of(str(loc), environ) if str(loc) in Settings.model_fields else str(loc)
     message = str(error["msg"]).removeprefix("Value error, ")
     return SettingsError(variable, message)
 
@@ -314,7 +339,7 @@ def settings_from_mapping(environ: Mapping[str, str]) -> Settings:
     try:
         settings = Settings()
     except ValidationError as exc:
-        raise _settings_error(exc) from None
+        raise _settings_error(exc, environ) from None
     finally:
         _BUILDING.reset(token)
     settings._environ = MappingProxyType({k: v for k, v in environ.items() if v})

@@ -4,7 +4,7 @@
   key in ``x-api-key``, looked up in tradeflow's key store (``tradeflow keys add``), or the single
   ``TRADEFLOW_API_KEY`` (an admin, for compatibility). ``/metrics`` also takes ``Authorization: Bearer
   <TRADEFLOW_METRICS_TOKEN>`` for Prometheus. With no key configured at all (a laptop) every request is the
-  ``local`` caller holding every role.
+  ``local`` caller holding every role; in production (``TRADEFLOW_ENV=production``) it is refused instead.
 * Authorisation: roles (see :mod:`access.roles`) and per-owner isolation. Threads, runs, crons and assistants
   are stamped with ``metadata.owner`` when created, and every read, search, update and delete is filtered on
   it: another owner's thread is a 404. Admins see everything; approvers read every thread (to review what they
@@ -25,7 +25,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from langgraph_sdk import Auth, get_client
+from langgraph_sdk import Auth
 
 from access.errors import AccessDenied
 from access.roles import LEGACY_KEY_IDENTITY, LOCAL, METRICS_SCRAPER, ROLES, Caller, Role, caller_from_user
@@ -33,6 +33,7 @@ from access.runtime import key_store
 from core.settings import get_settings
 from graphs.errors import InvalidInputError
 from graphs.registry import GRAPHS, graph_id_for_assistant, validate_input, validate_resume
+from graphs.server_compat import assistant_graph_id, request_path, run_kwargs, thread_state
 from graphs.trade_break_triage.approval import four_eyes_problem, parse_approval
 from graphs.validation import VERSIONED, check_input_with_context, context_from_run, validate_context
 
@@ -71,6 +72,8 @@ async def identify(headers: Mapping[Any, Any], path: str = "") -> Caller:
             raise AccessDenied("unknown, wrong or revoked x-api-key", 401, "x-api-key")
         return caller
     if settings.api_key is None and not await asyncio.to_thread(key_store().any_active):
+        if settings.env == "production":  # never open to everyone in production, even before the first key
+            raise AccessDenied("no API key is configured: add one with `tradeflow keys add`", 401, "x-api-key")
         return Caller(LOCAL, ROLES)
     raise AccessDenied("missing x-api-key", 401, "x-api-key")
 
@@ -79,7 +82,7 @@ async def identify(headers: Mapping[Any, Any], path: str = "") -> Caller:
 async def authenticate(headers: dict[bytes, bytes], path: str = "") -> Auth.types.MinimalUserDict:
     """Accept a stored API key, the compatibility key, the scrape token on /metrics, or everyone on a laptop."""
     try:
-        caller = await identify(headers, path)
+        caller = await identify(headers, path or request_path())  # Aegra passes headers only
     except AccessDenied as exc:
         raise Auth.exceptions.HTTPException(status_code=exc.status, detail=str(exc)) from None
     return caller.as_user()  # type: ignore[return-value]
@@ -163,9 +166,8 @@ async def _graph_id(assistant_id: str) -> str | None:
     known = graph_id_for_assistant(assistant_id)
     if known is not None:
         return known
-    # An assistant created through the API: ask the server itself (its in-process transport skips auth).
-    assistant = await get_client().assistants.get(assistant_id)
-    graph_id = str(assistant["graph_id"])
+    # An assistant created through the API: ask the server it runs on (graphs.server_compat).
+    graph_id = await assistant_graph_id(assistant_id)
     return graph_id if graph_id in GRAPHS else None
 
 
@@ -191,7 +193,7 @@ def _find(values: Any, key: str) -> Any:
 
 async def _requested_by(thread_id: str) -> str | None:
     """Who started the run waiting on ``thread_id``: its state says, or the approval request it is waiting on."""
-    state = await get_client().threads.get_state(thread_id)
+    state = await thread_state(thread_id)
     found = _find(state.get("values"), "requested_by")
     pending = [i for task in state.get("tasks") or [] for i in task.get("interrupts") or []]
     for waiting in [*pending, *(state.get("interrupts") or [])]:
@@ -218,7 +220,7 @@ async def _versioned_resume_handler(thread_id: object, resume: object) -> str:
     if thread_id is None:
         problem = InvalidInputError(VERSIONED, [("resume", "a resume answers the thread that waits: name it")])
     else:
-        state = await get_client().threads.get_state(str(thread_id))
+        state = await thread_state(str(thread_id))
         waiting = [i.get("value") for task in state.get("tasks") or [] for i in task.get("interrupts") or []]
         values = state.get("values")
         try:
@@ -233,7 +235,7 @@ async def _versioned_resume_handler(thread_id: object, resume: object) -> str:
 @auth.on.threads.create_run
 async def create_run(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate) -> Filter:
     """Operators start runs on their threads; approvers answer approvals (four eyes); input checked first."""
-    kwargs = dict(value.get("kwargs") or {})
+    kwargs = run_kwargs(value)
     resuming = "resume" in (kwargs.get("command") or {})
     caller = _need(ctx, "approver", "answer an approval") if resuming else _need(ctx, "operator", "start a run")
     assistant_id = value.get("assistant_id")

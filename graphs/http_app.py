@@ -1,4 +1,8 @@
-"""Extra HTTP routes on the LangGraph server (``langgraph.json`` ``http.app``), and its background work."""
+"""Extra HTTP routes on the LangGraph server (``langgraph.json`` ``http.app``), and its background work.
+
+A FastAPI app: Aegra mounts nothing else, and langgraph-api takes it as any Starlette app. Its own OpenAPI
+pages are off, so the server's ``/docs`` stay the server's.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from starlette.applications import Starlette
+from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -16,7 +20,9 @@ from analytics.http import report_store
 from analytics.http import routes as analytics_routes
 from analytics.runtime import writer
 from core.errors import TradeflowError
+from graphs import meta_routes
 from graphs.router_metrics import register_breaker_collector
+from graphs.server_compat import RequestPathMiddleware, api_routes, server_kind
 from graphs.versioning_service import service
 from graphs.workflow_assistants import listen, try_sync_assistants
 from graphs.workflow_routes import routes as workflow_routes
@@ -56,7 +62,7 @@ async def versioning_upkeep(poke: asyncio.Event) -> None:
 
 
 @contextlib.asynccontextmanager
-async def lifespan(app: Starlette) -> AsyncIterator[None]:
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Probe the backends (no tokens spent) and keep versioning up to date for as long as the server runs."""
     router = await asyncio.to_thread(process_router)
     poke = asyncio.Event()
@@ -76,7 +82,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 register_breaker_collector()
 
-app = Starlette(
-    routes=[Route("/router/backends", router_backends, methods=["GET"]), *analytics_routes, *workflow_routes],
-    lifespan=lifespan,
-)
+app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+app.add_middleware(RequestPathMiddleware)
+api_routes(app, [Route("/router/backends", router_backends, methods=["GET"]), *analytics_routes, *workflow_routes])
+if server_kind() == "langgraph-api":  # its own /docs, /openapi.json and /info are off (disable_meta): serve them here
+    api_routes(app, meta_routes.routes)

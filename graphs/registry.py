@@ -7,19 +7,21 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langgraph.graph import StateGraph
 from pydantic import TypeAdapter, ValidationError
 
 from graphs.eod_reconciliation.state import ReconciliationInput
 from graphs.errors import InvalidInputError, UnknownGraphError
-from graphs.heartbeat.graph import HeartbeatInput
+from graphs.heartbeat.state import HeartbeatInput
 from graphs.market_brief.state import MarketBriefInput
 from graphs.trade_break_triage.approval import parse_approval
 from graphs.trade_break_triage.state import TriageInput
-from router.subgraph import RouterInput
-from versioning.subgraph import VersionedInput
+from router.state import RouterInput
+from versioning.state import VersionedInput
+
+if TYPE_CHECKING:
+    from langgraph.graph import StateGraph
 
 # The namespace the LangGraph server derives each graph's default assistant id from
 # (uuid5(namespace, graph_id)); a test checks it against langgraph_api's own constant.

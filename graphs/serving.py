@@ -20,6 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from analytics.runtime import instrument
 from graphs.errors import InvalidInputError
+from graphs.server_compat import refusal
 
 
 class CheckedGraph(CompiledStateGraph):  # type: ignore[type-arg]
@@ -32,9 +33,15 @@ class CheckedGraph(CompiledStateGraph):  # type: ignore[type-arg]
     def _check(self, supersteps: Sequence[Sequence[StateUpdate]]) -> None:
         if self.check_update is None:
             return
-        for superstep in supersteps:
-            for update in superstep:
-                self.check_update(update.values)
+        try:
+            for superstep in supersteps:
+                for update in superstep:
+                    self.check_update(update.values)
+        except InvalidInputError as exc:
+            refused = refusal(exc)
+            if refused is exc:
+                raise
+            raise refused from exc
 
     def bulk_update_state(self, config: RunnableConfig, supersteps: Sequence[Sequence[StateUpdate]]) -> RunnableConfig:
         """Check every update, then apply them as langgraph does."""

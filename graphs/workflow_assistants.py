@@ -17,11 +17,11 @@ import uuid
 from typing import Any
 
 import httpx
-from langgraph_sdk import get_client
 from langgraph_sdk.errors import LangGraphError
 
 from core.errors import TradeflowError
 from graphs.registry import ASSISTANT_NAMESPACE
+from graphs.server_compat import server_client
 from graphs.versioning_service import service
 
 logger = logging.getLogger(__name__)
@@ -78,8 +78,7 @@ async def sync_assistants() -> dict[str, int]:
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     if not want:
         return counts
-    key = service().settings.api_key
-    async with get_client(api_key=key) if key else get_client() as client:
+    async with server_client() as client:
         existing: dict[str, dict[str, Any]] = {}
         while True:
             page = await client.assistants.search(graph_id=GRAPH_ID, limit=_PAGE, offset=len(existing))

@@ -23,9 +23,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_config(workdir: Path) -> Path:
-    """Copy langgraph.json into ``workdir`` with absolute paths, so server state stays in ``workdir``."""
+def write_config(workdir: Path, auth: bool = True) -> Path:
+    """Copy langgraph.json into ``workdir`` with absolute paths, so server state stays in ``workdir``.
+
+    ``auth=False`` drops the auth hook (benchmarks measure what it costs).
+    """
     config = json.loads((REPO / "langgraph.json").read_text())
+    if not auth:
+        config.pop("auth")
 
     def absolute(spec: str) -> str:
         path, _, attr = spec.partition(":")
@@ -33,7 +38,8 @@ def write_config(workdir: Path) -> Path:
 
     config["graphs"] = {name: absolute(spec) for name, spec in config["graphs"].items()}
     config["checkpointer"]["path"] = absolute(config["checkpointer"]["path"])
-    config["auth"]["path"] = absolute(config["auth"]["path"])
+    if auth:
+        config["auth"]["path"] = absolute(config["auth"]["path"])
     config["http"]["app"] = absolute(config["http"]["app"])
     target = workdir / "langgraph.json"
     target.write_text(json.dumps(config, indent=2))
@@ -44,8 +50,9 @@ def write_config(workdir: Path) -> Path:
 class DevServer:
     """One ``tradeflow serve`` process; ``start`` waits for ``/ok``."""
 
-    def __init__(self, workdir: Path, env: dict[str, str], port: int | None = None) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str], port: int | None = None, auth: bool = True) -> None:
         self.workdir = workdir
+        self.auth = auth
         self.port = port or free_port()
         self.env = {**env, "TRADEFLOW_PORT": str(self.port), "TRADEFLOW_HOST": "127.0.0.1"}
         self.log_path = workdir / f"server-{self.port}.log"
@@ -56,7 +63,7 @@ class DevServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 60.0) -> DevServer:
-        config = write_config(self.workdir)
+        config = write_config(self.workdir, self.auth)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [str(TRADEFLOW), "serve", "--no-reload", "--config", str(config)],
