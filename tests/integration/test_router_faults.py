@@ -259,12 +259,13 @@ async def test_down_backend_is_skipped_then_used_again_soon_after_recovery(
 async def test_backend_whose_latency_doubles_loses_its_traffic(llm_double: LLMServerDouble) -> None:
     table = _table(llm_double, default_strategy="performance")
     # Non-streamed answers arrive whole, so their time counts as time to first token.
-    table["backends"][0]["latency_prior"] = {"ttft_s": 0.06, "tokens_per_s": 1e6}
-    table["backends"][1]["latency_prior"] = {"ttft_s": 0.09, "tokens_per_s": 1e6}
+    table["backends"][0]["latency_prior"] = {"ttft_s": 0.1, "tokens_per_s": 1e6}
+    table["backends"][1]["latency_prior"] = {"ttft_s": 0.3, "tokens_per_s": 1e6}
     table["backends"] = table["backends"][:2]
     router = Router(parse_config(table, "test"), env={}, prices=PRICES)
-    llm_double.set_behaviour(PRIMARY, Behaviour(latency_s=0.05))
-    llm_double.set_behaviour(SECONDARY, Behaviour(latency_s=0.08))
+    # Gaps of 200 ms and more: a loaded machine's scheduling jitter cannot reorder them.
+    llm_double.set_behaviour(PRIMARY, Behaviour(latency_s=0.1))
+    llm_double.set_behaviour(SECONDARY, Behaviour(latency_s=0.3))
     for name in ("primary", "secondary"):  # first calls pay for connections; measure both warm
         for _ in range(3):
             await router.execute([HumanMessage("warm up")], _request(), only=frozenset({name}))
@@ -273,7 +274,7 @@ async def test_backend_whose_latency_doubles_loses_its_traffic(llm_double: LLMSe
         _, record, _ = await _call(router)
         before.append(record.answered_by)
     assert before.count("primary") >= 8, before
-    llm_double.set_behaviour(PRIMARY, Behaviour(latency_s=0.16))
+    llm_double.set_behaviour(PRIMARY, Behaviour(latency_s=0.9))
     answered = []
     for _ in range(20):
         _, record, _ = await _call(router)
