@@ -433,6 +433,9 @@ async def test_aegra_runs_with_the_compose_environment(tmp_path: Path) -> None:
                     metrics = await http.get(f"{base}/metrics", headers=bearer)
                     assert metrics.status_code == 200, metrics.text
                     assert "tradeflow_workflow_runs_total" in metrics.text
+                    assert (await http.get(f"{base}/metrics")).status_code == 401
+                    wrong = {"Authorization": "Bearer test-not-the-token"}
+                    assert (await http.get(f"{base}/metrics", headers=wrong)).status_code == 401
                 deadline = time.monotonic() + 30
                 while not (tradeflow_tables := _public_tables(tradeflow_db)):
                     assert time.monotonic() < deadline, "tradeflow wrote no table into its own database"
