@@ -21,7 +21,7 @@ from analytics.http import routes as analytics_routes
 from analytics.runtime import writer
 from core.errors import TradeflowError
 from graphs.router_metrics import register_breaker_collector
-from graphs.server_compat import RequestPathMiddleware, api_routes
+from graphs.server_compat import BodyLimitMiddleware, RequestPathMiddleware, api_routes
 from graphs.versioning_service import service
 from graphs.workflow_assistants import listen, try_sync_assistants
 from graphs.workflow_routes import routes as workflow_routes
@@ -78,4 +78,5 @@ register_breaker_collector()
 
 app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
 app.add_middleware(RequestPathMiddleware)
+app.add_middleware(BodyLimitMiddleware)
 api_routes(app, [Route("/router/backends", router_backends, methods=["GET"]), *analytics_routes, *workflow_routes])
