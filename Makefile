@@ -101,7 +101,7 @@ dockerfile: env ## regenerate deploy/docker/langgraph-api.Dockerfile (the licens
 compose-check: env ## validate the compose files (interpolated with .env.example) against the compose spec
 	test -x .tools/compose-spec/bin/python || $(PYTHON) -m venv .tools/compose-spec
 	.tools/compose-spec/bin/pip install --quiet --disable-pip-version-check compose-spec==0.2.1
-	$(VENV)/bin/python -m tests.support.compose_config > .tools/compose-config.yml
+	$(VENV)/bin/python -m tests.support.compose > .tools/compose-config.yml
 	.tools/compose-spec/bin/python -c "import sys; from compose_spec import PyCompose; \
 		c = PyCompose.from_yaml(open(sys.argv[1]).read()); print('valid:', len(c.service_names()), 'services')" \
 		.tools/compose-config.yml
