@@ -29,7 +29,7 @@ from tests.support.postgres import scratch_database
 pytestmark = [pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
-IMAGE_ENV = REPO / "airflow_bridge" / ".venv-image"
+IMAGE_ENV = REPO / ".venv-airflow-image"
 ENTRYPOINT = REPO / "deploy" / "docker" / "airflow-entrypoint.sh"
 REDIS_URL = "redis://127.0.0.1:6379/3"  # this suite's Redis database
 
