@@ -39,12 +39,14 @@ bridge-env: $(BRIDGE)/.venv/.synced ## create or update the Airflow bridge's vir
 
 # What the compose stack's Airflow image installs (deploy/docker/airflow.Dockerfile: the bridge's lock with its deploy
 # group, Celery and the Postgres driver), so the tests can run the image's commands here without Docker.
-$(BRIDGE)/.venv-image/.synced: $(BRIDGE)/pyproject.toml $(BRIDGE)/uv.lock | $(UV)
+# It lives outside airflow_bridge/, whose sources the import-map test walks.
+AIRFLOW_IMAGE_ENV := .venv-airflow-image
+$(AIRFLOW_IMAGE_ENV)/.synced: $(BRIDGE)/pyproject.toml $(BRIDGE)/uv.lock | $(UV)
 	@test -n "$(BRIDGE_PYTHON)" || { echo "the Airflow image's environment needs Python 3.12 (set BRIDGE_PYTHON)"; exit 1; }
-	cd $(BRIDGE) && UV_PROJECT_ENVIRONMENT=.venv-image ../$(UV) sync --frozen --no-dev --group deploy --python $(BRIDGE_PYTHON)
+	cd $(BRIDGE) && UV_PROJECT_ENVIRONMENT=../$(AIRFLOW_IMAGE_ENV) ../$(UV) sync --frozen --no-dev --group deploy --python $(BRIDGE_PYTHON)
 	@touch $@
 
-airflow-image-env: $(BRIDGE)/.venv-image/.synced ## the compose Airflow image's environment, for the compose tests
+airflow-image-env: $(AIRFLOW_IMAGE_ENV)/.synced ## the compose Airflow image's environment, for the compose tests
 
 $(AEGRA)/.venv/.synced: $(AEGRA)/pyproject.toml $(AEGRA)/uv.lock pyproject.toml | $(UV)
 	@test -n "$(BRIDGE_PYTHON)" || { echo "Aegra needs Python 3.12 (set BRIDGE_PYTHON)"; exit 1; }
@@ -101,7 +103,7 @@ dockerfile: env ## regenerate deploy/docker/langgraph-api.Dockerfile (the licens
 compose-check: env ## validate the compose files (interpolated with .env.example) against the compose spec
 	test -x .tools/compose-spec/bin/python || $(PYTHON) -m venv .tools/compose-spec
 	.tools/compose-spec/bin/pip install --quiet --disable-pip-version-check compose-spec==0.2.1
-	$(VENV)/bin/python -m tests.support.compose_config > .tools/compose-config.yml
+	$(VENV)/bin/python -m tests.support.compose > .tools/compose-config.yml
 	.tools/compose-spec/bin/python -c "import sys; from compose_spec import PyCompose; \
 		c = PyCompose.from_yaml(open(sys.argv[1]).read()); print('valid:', len(c.service_names()), 'services')" \
 		.tools/compose-config.yml

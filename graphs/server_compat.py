@@ -22,6 +22,8 @@ The same ``langgraph.json`` graphs, auth hook and HTTP app run on both; these ar
   gets 404) and writes that identity into ``metadata.owner``. Owner isolation therefore holds on Aegra as on
   langgraph-api, but an approver (another identity, as four eyes requires) cannot reach the thread of the run
   they approve, nor an admin another's thread: not solved here (docs/scaling.md).
+* A request body's size limit: langgraph-api enforces ``HTTP_MAX_REQUEST_BODY_BYTES`` (``tradeflow serve`` sets
+  it from ``TRADEFLOW_MAX_BODY_BYTES``); Aegra has none, so :class:`BodyLimitMiddleware` answers 413 there.
 * Callback run ids: langgraph-api passes ``UUID``, Aegra ``str`` (handled where they are used, in
   ``analytics.callbacks``, which cannot import this package).
 
@@ -41,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.settings import get_settings
 
@@ -187,3 +189,45 @@ def api_routes(app: FastAPI, routes: Iterable[BaseRoute]) -> None:
             _as_api_route(app, route)
         else:
             app.router.routes.append(route)
+
+
+class BodyLimitMiddleware:
+    """On Aegra: 413 for a request body over ``TRADEFLOW_MAX_BODY_BYTES`` (declared or streamed), before any route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
+        if scope["type"] != "http" or server_kind() != "aegra":
+            await self.app(scope, receive, send)
+            return
+        limit = get_settings().max_body_bytes
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(limit)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await _too_large(limit)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    """A streamed body went past the limit."""
+
+
+def _too_large(limit: int) -> Response:
+    from starlette.responses import JSONResponse
+
+    message = f"request body is over TRADEFLOW_MAX_BODY_BYTES ({limit} bytes)"
+    return JSONResponse({"error": message, "message": message}, status_code=413)

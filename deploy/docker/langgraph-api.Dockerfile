@@ -14,7 +14,7 @@ ADD . /deps/tradeflow
 RUN for dep in /deps/*; do             echo "Installing $dep";             if [ -d "$dep" ]; then                 echo "Installing $dep";                 (cd "$dep" && PYTHONDONTWRITEBYTECODE=1 uv pip install --system --no-cache-dir -c /api/constraints.txt -e .);             fi;         done
 # -- End of local dependencies install --
 ENV LANGGRAPH_AUTH='{"path": "/deps/tradeflow/graphs/api_auth.py:auth", "disable_studio_auth": true}'
-ENV LANGGRAPH_HTTP='{"app": "/deps/tradeflow/graphs/http_app.py:app"}'
+ENV LANGGRAPH_HTTP='{"app": "/deps/tradeflow/graphs/http_app.py:app", "enable_custom_route_auth": true, "disable_meta": true}'
 ENV LANGGRAPH_CHECKPOINTER='{"path": "/deps/tradeflow/core/persistence.py:server_checkpointer"}'
 ENV LANGSERVE_GRAPHS='{"market_brief": "/deps/tradeflow/graphs/market_brief/graph.py:graph", "trade_break_triage": "/deps/tradeflow/graphs/trade_break_triage/graph.py:graph", "eod_reconciliation": "/deps/tradeflow/graphs/eod_reconciliation/graph.py:graph", "heartbeat": "/deps/tradeflow/graphs/heartbeat/graph.py:graph", "llm_router": "/deps/tradeflow/graphs/llm_router.py:graph", "versioned_workflow": "/deps/tradeflow/graphs/versioned_workflow.py:graph"}'
 

@@ -39,6 +39,23 @@ def secured(
     server.stop()
 
 
+# Where Aegra 0.11 differs from langgraph-api, so that these tests cannot pass there as written (docs/scaling.md).
+# Strict: each must keep failing on Aegra, so the day one passes it is noticed and taken off this list.
+AEGRA_DIFFERENCES = {
+    "test_only_ok_is_open": "Aegra's health check is /health and its /info is open; its errors say message, not detail",
+    "test_a_viewer_cannot_run_approve_or_publish": "Aegra scopes threads to the identity: an approver gets 404",
+    "test_an_owner_guessing_another_owners_ids_gets_404": "Aegra lists another identity's runs as [] (not 404)",
+    "test_four_eyes_on_trade_break_approvals": "Aegra scopes threads to the identity: another approver gets 404",
+}
+
+
+@pytest.fixture(autouse=True)
+def _aegra_differences(request: pytest.FixtureRequest) -> None:
+    reason = AEGRA_DIFFERENCES.get(request.node.originalname)
+    if reason and "secured" in request.fixturenames and request.getfixturevalue("secured").name == "aegra":
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+
+
 def sdk(server: SecuredServer, identity: str) -> LangGraphClient:
     return get_client(url=server.url, api_key=server.keys[identity])
 

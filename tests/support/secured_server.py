@@ -63,7 +63,35 @@ def start_langgraph_dev(workdir: Path, env: dict[str, str]) -> SecuredServer:
     return SecuredServer("langgraph-dev", server.url, keys, env, server.output, server.stop)
 
 
-SERVERS: dict[str, Callable[[Path, dict[str, str]], SecuredServer]] = {"langgraph-dev": start_langgraph_dev}
+def start_aegra(workdir: Path, env: dict[str, str]) -> SecuredServer:
+    """Aegra on two scratch databases (its tables, tradeflow's); ``env`` reaches tradeflow's (keys, audit)."""
+    from contextlib import ExitStack
+
+    from tests.support.aegra_server import AegraServer, aegra_databases, require_aegra
+
+    require_aegra()
+    stack = ExitStack()
+    dbs = stack.enter_context(aegra_databases())
+    server_env = {**env, "DATABASE_URL": dbs.server, "TRADEFLOW_DATABASE_URL": dbs.tradeflow, "NO_COLOR": "1"}
+    tables_env = {**env, "DATABASE_URL": dbs.tradeflow}
+    keys = add_keys(tables_env)
+    try:
+        server = AegraServer(workdir, server_env).start()
+    except BaseException:
+        stack.close()
+        raise
+
+    def stop() -> None:
+        server.stop()
+        stack.close()
+
+    return SecuredServer("aegra", server.url, keys, tables_env, server.output, stop)
+
+
+SERVERS: dict[str, Callable[[Path, dict[str, str]], SecuredServer]] = {
+    "langgraph-dev": start_langgraph_dev,
+    "aegra": start_aegra,
+}
 
 
 def secured_env(workdir: Path, model_env: dict[str, str], database_url: str | None = None) -> dict[str, str]:

@@ -17,75 +17,26 @@ from typing import Any
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-MAIN = REPO / "docker-compose.yml"
-LICENSED = REPO / "docker-compose.licensed.yml"
-FILES = (MAIN, LICENSED)
-PROFILES = {"aegra", "licensed", "gpu"}
-SERVERS = ("aegra", "langgraph-api")
-# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?message}, ${NAME?message}; $${...} is a literal dollar.
-VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])((?:[^{}]|\{[^{}]*\})*))?\}")
-SECRET = re.compile(r"(PASSWORD|SECRET|TOKEN|_KEY)$")
-
-
-def _env_example() -> dict[str, str]:
-    pairs = {}
-    for line in (REPO / ".env.example").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
-            pairs[key.strip()] = value.strip()
-    return pairs
-
-
-def _load(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(path.read_text())
-    return data
-
-
-def _services() -> dict[str, dict[str, Any]]:
-    """Both files' services, as `docker compose -f docker-compose.yml -f docker-compose.licensed.yml` sees them."""
-    services: dict[str, dict[str, Any]] = {}
-    for path in FILES:
-        for name, service in _load(path)["services"].items():
-            assert name not in services, f"{name} is defined in both compose files"
-            services[name] = service
-    return services
-
-
-def _uncommented(text: str) -> str:
-    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
-
-
-def _references(text: str) -> Iterator[tuple[str, str | None, str]]:
-    """(name, operator, argument) for every variable reference outside comments, nested defaults included."""
-    for match in VARIABLE.finditer(_uncommented(text)):
-        name, operator, argument = match.group(1), match.group(2), match.group(3) or ""
-        yield name, operator, argument
-        yield from _references(argument)
-
-
-def _interpolate(text: str, env: dict[str, str]) -> str:
-    """Compose's interpolation of ``text`` with ``env`` (unset and empty alike fall to the default)."""
-
-    def substitute(match: re.Match[str]) -> str:
-        name, operator, argument = match.group(1), match.group(2), match.group(3) or ""
-        value = env.get(name, "")
-        if operator in (":-", "-"):
-            return value or _interpolate(argument, env)
-        if operator in (":?", "?"):
-            assert value, f"{name} is required: {argument}"
-            return value
-        return value
-
-    return VARIABLE.sub(substitute, text).replace("$$", "$")
-
-
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else [value]
+from tests.support.compose import (
+    FILES,
+    LICENSED,
+    MAIN,
+    PROFILES,
+    REPO,
+    SECRET,
+    SERVERS,
+    VARIABLE,
+    all_services,
+    env_example,
+    interpolate,
+    load,
+    references,
+    uncommented,
+)
 
 
 def test_both_files_parse_and_every_service_has_an_image() -> None:
-    services = _services()
+    services = all_services()
     expected = {
         "postgres", "redis", "aegra", "langgraph-api", "airflow-init", "airflow-api-server", "airflow-scheduler",
         "airflow-dag-processor", "airflow-triggerer", "airflow-worker", "prometheus", "grafana", "ollama", "vllm",
@@ -104,9 +55,9 @@ def test_both_files_parse_and_every_service_has_an_image() -> None:
 
 
 def test_every_file_a_service_names_exists() -> None:
-    env = _env_example()
+    env = env_example()
     for path in FILES:
-        compose = _load(path)
+        compose = load(path)
         for name, service in compose["services"].items():
             if "build" in service:
                 context = REPO / service["build"]["context"]
@@ -116,11 +67,11 @@ def test_every_file_a_service_names_exists() -> None:
                 for source in _copied_sources(dockerfile):
                     assert (context / source).exists(), f"{dockerfile.name} copies {source}, which does not exist"
             for volume in service.get("volumes", []):
-                source = _interpolate(volume.split(":", 1)[0], env)
+                source = interpolate(volume.split(":", 1)[0], env)
                 if source.startswith("./"):
                     assert (REPO / source).exists(), f"{name} mounts {source}, which does not exist"
         for config in compose.get("configs", {}).values():
-            assert (REPO / _interpolate(config["file"], env)).is_file(), config
+            assert (REPO / interpolate(config["file"], env)).is_file(), config
     init = REPO / "deploy" / "postgres" / "10-tradeflow-databases.sh"
     assert init.stat().st_mode & 0o111, "the Postgres init script must be executable"
 
@@ -157,12 +108,12 @@ def test_images_install_from_the_lock_files() -> None:
 
 
 def test_every_variable_is_in_env_example_and_secrets_have_no_value() -> None:
-    example = _env_example()
+    example = env_example()
     referenced: set[str] = set()
     required: set[str] = set()
     for path in FILES:
         text = path.read_text()
-        for name, operator, argument in _references(text):
+        for name, operator, argument in references(text):
             referenced.add(name)
             if operator in (":?", "?"):
                 required.add(name)
@@ -187,23 +138,23 @@ def test_every_variable_is_in_env_example_and_secrets_have_no_value() -> None:
 def test_licence_variables_are_required_only_by_the_licensed_file() -> None:
     """Compose checks ${VAR:?} in every service of the files it reads, whatever the profiles: a licence variable
     required in docker-compose.yml would stop the licence-free stack from starting."""
-    main = {name for name, _, _ in _references(MAIN.read_text())}
+    main = {name for name, _, _ in references(MAIN.read_text())}
     assert not main & {"LANGGRAPH_CLOUD_LICENSE_KEY", "LANGSMITH_API_KEY"}
-    licensed = {name for name, operator, _ in _references(LICENSED.read_text()) if operator == ":?"}
+    licensed = {name for name, operator, _ in references(LICENSED.read_text()) if operator == ":?"}
     assert "LANGGRAPH_CLOUD_LICENSE_KEY" in licensed
     # With .env.example's values plus the secrets, the main file interpolates without any licence variable.
-    env = {**_env_example(), **{name: "x" for name, op, _ in _references(MAIN.read_text()) if op == ":?"}}
-    _interpolate(_uncommented(MAIN.read_text()), env)
+    env = {**env_example(), **{name: "x" for name, op, _ in references(MAIN.read_text()) if op == ":?"}}
+    interpolate(uncommented(MAIN.read_text()), env)
 
 
 def test_profiles_are_the_documented_ones() -> None:
-    services = _services()
+    services = all_services()
     used = {profile for service in services.values() for profile in service.get("profiles", [])}
     assert used == PROFILES
     assert services["aegra"]["profiles"] == ["aegra"]
     assert services["langgraph-api"]["profiles"] == ["licensed"]
     assert services["vllm"]["profiles"] == ["gpu"]
-    default = _env_example()["COMPOSE_PROFILES"].split(",")
+    default = env_example()["COMPOSE_PROFILES"].split(",")
     assert default == ["aegra"]  # the licence-free server unless .env says otherwise
     deploy_doc = (REPO / "docs" / "deploy.md").read_text()
     for profile in PROFILES:
@@ -211,7 +162,7 @@ def test_profiles_are_the_documented_ones() -> None:
 
 
 def test_depends_on_targets_exist_are_healthy_and_share_the_profile() -> None:
-    services = _services()
+    services = all_services()
     for name, service in services.items():
         one_shot = service.get("restart") == "no"
         if not one_shot:
@@ -231,11 +182,11 @@ def test_depends_on_targets_exist_are_healthy_and_share_the_profile() -> None:
 
 
 def test_host_ports_do_not_collide_and_bind_to_loopback_by_default() -> None:
-    env = _env_example()
+    env = env_example()
     taken: dict[tuple[str, str], str] = {}
-    for name, service in _services().items():
+    for name, service in all_services().items():
         for port in service.get("ports", []):
-            host_ip, host_port, container_port = _interpolate(str(port), env).rsplit(":", 2)
+            host_ip, host_port, container_port = interpolate(str(port), env).rsplit(":", 2)
             assert host_ip == "127.0.0.1", f"{name} publishes {host_port} beyond this host by default"
             key = (host_ip, host_port)
             # The two servers share the port on purpose: only one of them runs (their profiles differ).
@@ -243,7 +194,7 @@ def test_host_ports_do_not_collide_and_bind_to_loopback_by_default() -> None:
                 pytest.fail(f"{name} and {taken[key]} both publish {host_ip}:{host_port}")
             taken[key] = name
             assert container_port.isdigit()
-    assert "postgres" not in {n for n, s in _services().items() if s.get("ports")}  # reached through compose only
+    assert "postgres" not in {n for n, s in all_services().items() if s.get("ports")}  # reached through compose only
 
 
 def _tradeflow_environment(service: dict[str, Any]) -> dict[str, str]:
@@ -251,7 +202,7 @@ def _tradeflow_environment(service: dict[str, Any]) -> dict[str, str]:
 
 
 def test_both_servers_get_the_same_tradeflow_settings_and_separate_databases() -> None:
-    services = _services()
+    services = all_services()
     aegra, licensed = services["aegra"], services["langgraph-api"]
     shared = {k: v for k, v in _tradeflow_environment(aegra).items() if k != "TRADEFLOW_DATABASE_URL"}
     assert shared == {k: v for k, v in _tradeflow_environment(licensed).items() if k != "TRADEFLOW_DATABASE_URL"}
@@ -278,7 +229,7 @@ def test_both_servers_get_the_same_tradeflow_settings_and_separate_databases() -
 
 
 def test_airflow_components_share_one_image_and_configuration() -> None:
-    services = _services()
+    services = all_services()
     airflow = {name: s for name, s in services.items() if name.startswith("airflow-")}
     commands = {name: s["command"][0] for name, s in airflow.items()}
     assert commands == {
@@ -292,9 +243,9 @@ def test_airflow_components_share_one_image_and_configuration() -> None:
     assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:6379/")
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@postgres:5432/airflow")
     connection = env["AIRFLOW_CONN_LANGGRAPH_DEFAULT"]
-    operator = json.loads(_interpolate(connection, {"TRADEFLOW_AIRFLOW_API_KEY": "op", "TRADEFLOW_API_KEY": "admin"}))
+    operator = json.loads(interpolate(connection, {"TRADEFLOW_AIRFLOW_API_KEY": "op", "TRADEFLOW_API_KEY": "admin"}))
     assert operator == {"conn_type": "langgraph", "host": "http://tradeflow:8000", "password": "op"}
-    bootstrap = json.loads(_interpolate(connection, {"TRADEFLOW_API_KEY": "admin"}))
+    bootstrap = json.loads(interpolate(connection, {"TRADEFLOW_API_KEY": "admin"}))
     assert bootstrap["password"] == "admin"  # until an operator key is set
     for name, service in airflow.items():
         if name != "airflow-init":
@@ -303,13 +254,13 @@ def test_airflow_components_share_one_image_and_configuration() -> None:
 
 
 def test_prometheus_scrapes_the_server_with_the_token_file() -> None:
-    services = _services()
+    services = all_services()
     prometheus = services["prometheus"]
-    compose = _load(MAIN)
+    compose = load(MAIN)
     secret_name = "tradeflow_metrics_token"
     assert compose["secrets"][secret_name] == {"environment": "TRADEFLOW_METRICS_TOKEN"}
     assert prometheus["secrets"] == [secret_name]
-    config = _load(REPO / "analytics" / "prometheus" / "compose.yml")
+    config = load(REPO / "analytics" / "prometheus" / "compose.yml")
     (job,) = config["scrape_configs"]
     assert job["authorization"] == {"type": "Bearer", "credentials_file": f"/run/secrets/{secret_name}"}
     assert job["dns_sd_configs"][0]["names"] == ["tradeflow"]
@@ -321,7 +272,7 @@ def test_prometheus_scrapes_the_server_with_the_token_file() -> None:
 
 
 def test_grafana_provisioning_parses_and_points_at_the_mounts() -> None:
-    grafana = _services()["grafana"]
+    grafana = all_services()["grafana"]
     mounts = {v.split(":")[1]: v.split(":")[0] for v in grafana["volumes"] if v.startswith("./")}
     provisioning = REPO / mounts["/etc/grafana/provisioning"]
     (datasources,) = (provisioning / "datasources").glob("*.yml")
@@ -331,7 +282,7 @@ def test_grafana_provisioning_parses_and_points_at_the_mounts() -> None:
     assert postgres["user"] == "grafana_reader"
     assert postgres["jsonData"]["database"] == "tradeflow"
     # Grafana fills $VAR in provisioning files from its environment.
-    for name in re.findall(r"\$\{?([A-Z_]+)", _uncommented(datasources.read_text())):
+    for name in re.findall(r"\$\{?([A-Z_]+)", uncommented(datasources.read_text())):
         assert name in grafana["environment"], name
     (dashboards,) = (provisioning / "dashboards").glob("*.yml")
     (provider,) = yaml.safe_load(dashboards.read_text())["providers"]
@@ -347,10 +298,10 @@ def test_grafana_provisioning_parses_and_points_at_the_mounts() -> None:
 def test_the_mounted_backend_table_loads_with_the_compose_environment() -> None:
     from router.config import load_config
 
-    env = _env_example()
-    services = _services()
-    table = REPO / _interpolate(_load(MAIN)["configs"]["backends"]["file"], env)
-    server_env = {k: _interpolate(str(v), {**env, "TRADEFLOW_API_KEY": "k", "TRADEFLOW_METRICS_TOKEN": "t"})
+    env = env_example()
+    services = all_services()
+    table = REPO / interpolate(load(MAIN)["configs"]["backends"]["file"], env)
+    server_env = {k: interpolate(str(v), {**env, "TRADEFLOW_API_KEY": "k", "TRADEFLOW_METRICS_TOKEN": "t"})
                   for k, v in services["aegra"]["environment"].items() if not k.endswith("DATABASE_URL")}  # fmt: skip
     config = load_config(table, {k: v for k, v in server_env.items() if v})
     names = {backend.name for backend in config.backends}

@@ -175,7 +175,8 @@ def test_env_example_secrets_are_empty_or_refused_in_production() -> None:
 
     example = {k: v for k, v in dotenv_values(Path(__file__).resolve().parents[2] / ".env.example").items() if v}
     secrets = {k: v for k, v in example.items() if k.endswith(("_API_KEY", "_TOKEN", "_PASSWORD", "_SECRET"))}
-    assert secrets, "no secret with a value in .env.example: nothing to check"
+    # The compose stack's secrets are all empty in .env.example (docker compose then names each one still unset), so
+    # this may find nothing to check: an empty secret cannot carry a placeholder.
     for variable, value in secrets.items():
         with pytest.raises(SettingsError) as info:
             settings_from_mapping({"TRADEFLOW_ENV": "production", variable: value})
