@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from langgraph_sdk import get_sync_client
 
-from tests.conftest import API_KEY
 from tests.support.airflow import run_dag, write_dag
 from tests.support.servers import REPO, TradeflowServer
 
@@ -40,9 +39,11 @@ with DAG("{dag_id}", schedule=None) as dag:
 """
 
 
-def _approve_when_interrupted(url: str, dag_id: str, stop: threading.Event, resumed: list[str]) -> None:
-    """The human: resume each interrupted thread this DAG created, once."""
-    with get_sync_client(url=url, api_key=API_KEY) as client:
+def _approve_when_interrupted(
+    url: str, approver_key: str, dag_id: str, stop: threading.Event, resumed: list[str]
+) -> None:
+    """The human, another identity than the one that started the runs (four eyes): resume each thread once."""
+    with get_sync_client(url=url, api_key=approver_key) as client:
         while not stop.is_set() and len(resumed) < 2:
             for thread in client.threads.search(metadata={"airflow_dag_id": dag_id}, status="interrupted"):
                 if thread["thread_id"] in resumed:
@@ -61,7 +62,10 @@ def test_interrupt_ends_the_task_with_the_thread_and_the_sensor_waits_for_the_re
 ) -> None:
     path, dag_id = write_dag(dags_folder, APPROVAL_DAG.replace("INPUT", json.dumps(TRIAGE_INPUT)))
     stop, resumed = threading.Event(), []
-    human = threading.Thread(target=_approve_when_interrupted, args=(server.url, dag_id, stop, resumed), daemon=True)
+    approver_key = server.add_key("j.doe", "approver")
+    human = threading.Thread(
+        target=_approve_when_interrupted, args=(server.url, approver_key, dag_id, stop, resumed), daemon=True
+    )
     human.start()
     try:
         result = run_dag(path, dag_id)
