@@ -33,7 +33,7 @@ _API: dict[str, airflow_support.AirflowAPIServer] = {}
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run when a process a test started (a server, an Airflow component) outlives the session."""
-    leftovers = reap_leftovers(os.environ[MARK_VARIABLE])
+    leftovers = reap_leftovers(os.environ[MARK_VARIABLE], HOME.resolve())
     if leftovers:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         lines = "\n".join(f"  pid {pid}: {command}" for pid, command in leftovers)

@@ -39,9 +39,11 @@ with DAG("{dag_id}", schedule=None) as dag:
 """
 
 
-def _approve_when_interrupted(url: str, key: str, dag_id: str, stop: threading.Event, resumed: list[str]) -> None:
-    """The human (a second identity: four eyes): resume each interrupted thread this DAG created, once."""
-    with get_sync_client(url=url, api_key=key) as client:
+def _approve_when_interrupted(
+    url: str, approver_key: str, dag_id: str, stop: threading.Event, resumed: list[str]
+) -> None:
+    """The human, another identity than the one that started the runs (four eyes): resume each thread once."""
+    with get_sync_client(url=url, api_key=approver_key) as client:
         while not stop.is_set() and len(resumed) < 2:
             for thread in client.threads.search(metadata={"airflow_dag_id": dag_id}, status="interrupted"):
                 if thread["thread_id"] in resumed:
@@ -50,7 +52,7 @@ def _approve_when_interrupted(url: str, key: str, dag_id: str, stop: threading.E
                 client.runs.create(
                     thread["thread_id"],
                     "trade_break_triage",
-                    command={"resume": {"approved": True, "comment": "from the test"}},
+                    command={"resume": {"approved": True, "approver": "j.doe", "comment": "from the test"}},
                 )
             time.sleep(0.3)
 
@@ -60,7 +62,7 @@ def test_interrupt_ends_the_task_with_the_thread_and_the_sensor_waits_for_the_re
 ) -> None:
     path, dag_id = write_dag(dags_folder, APPROVAL_DAG.replace("INPUT", json.dumps(TRIAGE_INPUT)))
     stop, resumed = threading.Event(), []
-    approver_key = server.add_key("j.doe", "approver")  # Airflow runs with API_KEY; someone else approves
+    approver_key = server.add_key("j.doe", "approver")
     human = threading.Thread(
         target=_approve_when_interrupted, args=(server.url, approver_key, dag_id, stop, resumed), daemon=True
     )

@@ -114,7 +114,7 @@ def test_a_failed_run_fails_the_task_with_the_servers_error(
         "the server refused the run of heartbeat (connection 'langgraph_default'): HTTP 422: invalid input for graph 'heartbeat'"
         in logs
     )
-    assert "(connection 'wrong_key'): HTTP 401: missing or wrong x-api-key" in logs
+    assert "(connection 'wrong_key'): HTTP 401: unknown, wrong or revoked x-api-key" in logs
     assert "not-the-key" not in logs
     assert "msg: Extra inputs are not permitted" in logs
     with get_sync_client(url=server.url, api_key=API_KEY) as client:

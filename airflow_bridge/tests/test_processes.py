@@ -6,6 +6,7 @@ import os
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 from tests.support.processes import MARK_VARIABLE, marked_processes, reap_leftovers
 
@@ -20,7 +21,7 @@ def test_a_marked_grandchild_in_its_own_session_is_found_and_killed() -> None:
         while (commands := [c for _, c in marked_processes(mark)]) != ["sleep 60"] and time.monotonic() < deadline:
             time.sleep(0.05)
         assert commands == ["sleep 60"]
-        killed = reap_leftovers(mark, grace_s=0)
+        killed = reap_leftovers(mark, None, grace_s=0)
         assert [command for _, command in killed] == ["sleep 60"]
         parent.wait(timeout=10)
         assert marked_processes(mark) == []
@@ -28,3 +29,22 @@ def test_a_marked_grandchild_in_its_own_session_is_found_and_killed() -> None:
         if parent.poll() is None:
             parent.kill()
             parent.wait(timeout=10)
+
+
+def test_a_process_that_rewrote_its_environ_is_found_by_its_working_directory(tmp_path: Path) -> None:
+    """Airflow's api-server and scheduler call setproctitle, which hides the marker in /proc/<pid>/environ."""
+    mark = uuid.uuid4().hex
+    env = {k: v for k, v in os.environ.items() if k != MARK_VARIABLE}  # as if setproctitle had wiped it
+    child = subprocess.Popen(["sleep", "60"], env=env, cwd=tmp_path, start_new_session=True)
+    try:
+        assert marked_processes(mark) == []
+        deadline = time.monotonic() + 10
+        while not (found := marked_processes(mark, tmp_path.resolve())) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [pid for pid, _ in found] == [child.pid]
+        assert [pid for pid, _ in reap_leftovers(mark, tmp_path.resolve(), grace_s=0)] == [child.pid]
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=10)

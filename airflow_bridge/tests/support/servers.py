@@ -138,7 +138,7 @@ class TradeflowServer(Process):
         if api_key:
             env["TRADEFLOW_API_KEY"] = api_key
         config = _write_config(workdir)
-        self.env, self.workdir = env, workdir
+        self.env = env
         super().__init__(
             [str(TRADEFLOW), "serve", "--no-reload", "--config", str(config)],
             cwd=workdir,
@@ -151,10 +151,10 @@ class TradeflowServer(Process):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def add_key(self, identity: str, roles: str) -> str:
-        """A stored API key for ``identity`` (``tradeflow keys add``), e.g. a second person to approve a run."""
-        added = subprocess.run(
-            [str(TRADEFLOW), "keys", "add", identity, "--role", roles],
-            cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=120, check=True,
-        )  # fmt: skip
-        return added.stdout.splitlines()[1].strip()
+    def add_key(self, identity: str, *roles: str) -> str:
+        """A new API key in the server's key store (``tradeflow keys add``, as an operator would); returns it."""
+        argv = [str(TRADEFLOW), "keys", "add", identity, *(f"--role={role}" for role in roles)]
+        done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"tradeflow keys add failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        return done.stdout.splitlines()[1].strip()
