@@ -15,10 +15,10 @@ BRIDGE_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python
 AEGRA := deploy/aegra
 
 .DEFAULT_GOAL := help
-.PHONY: help env bridge-env aegra-env run test lint type fmt bench lock
+.PHONY: help env bridge-env airflow-image-env aegra-env run test lint type fmt bench lock dockerfile compose-check
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-17s %s\n", $$1, $$2}'
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -37,6 +37,15 @@ $(BRIDGE)/.venv/.synced: $(BRIDGE)/pyproject.toml $(BRIDGE)/uv.lock | $(UV)
 
 bridge-env: $(BRIDGE)/.venv/.synced ## create or update the Airflow bridge's virtualenv from its uv.lock
 
+# What the compose stack's Airflow image installs (deploy/docker/airflow.Dockerfile: the bridge's lock with its deploy
+# group, Celery and the Postgres driver), so the tests can run the image's commands here without Docker.
+$(BRIDGE)/.venv-image/.synced: $(BRIDGE)/pyproject.toml $(BRIDGE)/uv.lock | $(UV)
+	@test -n "$(BRIDGE_PYTHON)" || { echo "the Airflow image's environment needs Python 3.12 (set BRIDGE_PYTHON)"; exit 1; }
+	cd $(BRIDGE) && UV_PROJECT_ENVIRONMENT=.venv-image ../$(UV) sync --frozen --no-dev --group deploy --python $(BRIDGE_PYTHON)
+	@touch $@
+
+airflow-image-env: $(BRIDGE)/.venv-image/.synced ## the compose Airflow image's environment, for the compose tests
+
 $(AEGRA)/.venv/.synced: $(AEGRA)/pyproject.toml $(AEGRA)/uv.lock pyproject.toml | $(UV)
 	@test -n "$(BRIDGE_PYTHON)" || { echo "Aegra needs Python 3.12 (set BRIDGE_PYTHON)"; exit 1; }
 	cd $(AEGRA) && UV_PROJECT_ENVIRONMENT=.venv ../../$(UV) sync --frozen --python $(BRIDGE_PYTHON)
@@ -47,7 +56,7 @@ aegra-env: $(AEGRA)/.venv/.synced ## create or update Aegra's virtualenv (aegra-
 run: env ## start the LangGraph server on the embedded default (no Postgres needed)
 	$(VENV)/bin/tradeflow serve
 
-test: env bridge-env aegra-env ## run the whole test suite, then the Airflow bridge's (starts the servers the tests need)
+test: env bridge-env airflow-image-env aegra-env ## run the whole test suite, then the Airflow bridge's (starts the servers the tests need)
 	$(VENV)/bin/pytest; status=$$?; \
 	(cd $(BRIDGE) && .venv/bin/pytest) || status=1; \
 	exit $$status
@@ -84,3 +93,15 @@ lock: $(UV) ## refresh uv.lock (and the bridge's) after editing a pyproject.toml
 	$(UV) lock --python $(PYTHON)
 	cd $(BRIDGE) && ../$(UV) lock --python $(BRIDGE_PYTHON)
 	cd $(AEGRA) && ../../$(UV) lock --python $(BRIDGE_PYTHON)
+
+dockerfile: env ## regenerate deploy/docker/langgraph-api.Dockerfile (the licensed server's image) from langgraph.json
+	$(VENV)/bin/python deploy/docker/langgraph_api_dockerfile.py
+
+# No Docker here: compose-spec (the Rust compose_spec crate's Python bindings) validates the merged configuration.
+compose-check: env ## validate the compose files (interpolated with .env.example) against the compose spec
+	test -x .tools/compose-spec/bin/python || $(PYTHON) -m venv .tools/compose-spec
+	.tools/compose-spec/bin/pip install --quiet --disable-pip-version-check compose-spec==0.2.1
+	$(VENV)/bin/python -m tests.support.compose_config > .tools/compose-config.yml
+	.tools/compose-spec/bin/python -c "import sys; from compose_spec import PyCompose; \
+		c = PyCompose.from_yaml(open(sys.argv[1]).read()); print('valid:', len(c.service_names()), 'services')" \
+		.tools/compose-config.yml

@@ -32,6 +32,12 @@ COMMANDS = {
     "import_openai_client_stack": [sys.executable, "-c", "import langchain_openai"],
 }
 TARGETS = {"import_router_chat_model": 0.8, "tradeflow_graphs": 1.5}
+RATIOS = {
+    "import_router_chat_model": "import_langchain_basechatmodel",
+    "tradeflow_graphs": "python_bare",
+    "import_langchain_basechatmodel": "python_bare",
+}
+"""Each figure's ratio to its named baseline from the same rounds."""
 
 
 def main() -> None:
@@ -51,6 +57,9 @@ def main() -> None:
         target = TARGETS.get(name)
         note = f"  # target <= {target} s: {'met' if median <= target else 'NOT met'}" if target else "  # baseline"
         print(f"startup_{name}_median {median:.3f} s{note}")
+    medians = {name: statistics.median(samples) for name, samples in times.items()}
+    for name, baseline in RATIOS.items():
+        print(f"startup_{name}_over_{baseline} {medians[name] / medians[baseline]:.2f} x")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Baselines, measured in the same run:
   which is what every run would pay without the cache;
 * assignment: SHA-256 of the same salted key alone (the floor of any salted cryptographic hash).
 Each figure is the median of interleaved rounds of per-call medians. The cache check on SQLite is one
-``PRAGMA data_version`` per call; on Postgres (``--store postgres``) it reads a counter the LISTEN thread bumps.
+``PRAGMA data_version`` per call; on Postgres (``--store postgres``) it reads the epoch the LISTEN thread keeps.
 
     .venv/bin/python benchmarks/versioning_resolve.py [--rounds 15] [--calls 2000] [--store sqlite|postgres]
 """
@@ -75,7 +75,7 @@ def main() -> None:
             return resolver.resolve("market_brief", label="champion", unit_key="desk-7")
 
         def cold() -> object:
-            resolver._token = object()  # what a label move does to the cache: the next call reads again
+            resolver.forget()  # what a label move does to the cache: the next call reads again
             resolver._shas.clear()
             return resolver.resolve("market_brief", label="production")
 

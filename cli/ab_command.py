@@ -5,10 +5,19 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from graphs.versioning_service import service
 from versioning.errors import ExperimentError
+
+if TYPE_CHECKING:
+    from graphs.versioning_service import VersioningService
+
+
+def service() -> VersioningService:
+    """The versioning service, imported when a command runs (it loads LangGraph and the workflows)."""
+    from graphs.versioning_service import service as versioning_service
+
+    return versioning_service()
 
 
 def _print(value: Any) -> None:
@@ -57,13 +66,15 @@ def status(args: argparse.Namespace) -> int:
 
 def ramp(args: argparse.Namespace) -> int:
     experiment = service().experiments.ramp(args.experiment, _weights(args.weight),
-                                            actor=args.author or getpass.getuser(), reason=args.reason)  # fmt: skip
+                                            actor=args.author or getpass.getuser(), reason=args.reason,
+                                            expect_revision=args.revision)  # fmt: skip
     _print(experiment.as_dict())
     return 0
 
 
 def stop(args: argparse.Namespace) -> int:
-    experiment = service().experiments.stop(args.experiment, actor=args.author or getpass.getuser(), reason=args.reason)
+    experiment = service().experiments.stop(args.experiment, actor=args.author or getpass.getuser(), reason=args.reason,
+                                            expect_revision=args.revision)  # fmt: skip
     _print(experiment.as_dict())
     return 0
 
@@ -95,11 +106,13 @@ def add_ab_parser(sub: Any) -> None:
     cmd.add_argument("experiment")
     cmd.add_argument("--weight", action="append", required=True, help="ARM=WEIGHT")
     cmd.add_argument("--reason", default="")
+    cmd.add_argument("--revision", type=int, help="ramp only if the experiment is still at this revision")
     cmd.add_argument("--author")
     cmd.set_defaults(handler=ramp)
     cmd = commands.add_parser("stop", help="stop an experiment")
     cmd.add_argument("experiment")
     cmd.add_argument("--reason", default="")
+    cmd.add_argument("--revision", type=int, help="stop only if the experiment is still at this revision")
     cmd.add_argument("--author")
     cmd.set_defaults(handler=stop)
     cmd = commands.add_parser("report", help="per-arm results, sample-ratio check, significance, shadow pairs")

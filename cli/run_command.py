@@ -93,6 +93,10 @@ async def _run(args: argparse.Namespace) -> int:
         if args.resume is not None:
             if not waiting:
                 raise InvalidInputError(graph_id, [("--resume", f"thread {thread_id} is not waiting for input")])
+            if graph_id == "versioned_workflow":  # the answer's shape is the waiting step's handler's
+                from graphs.versioned_resume import check_versioned_resume
+
+                await asyncio.to_thread(check_versioned_resume, snapshot.values, waiting, resume)
             run_input = Command(resume=resume)
         elif waiting:
             raise InvalidInputError(

@@ -6,10 +6,21 @@ import argparse
 import getpass
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from graphs.versioning_service import service
-from versioning.errors import SpecError, SpecProblem
+from versioning.errors import LabelError, SpecError, SpecProblem
+from versioning.labels import ANY, KEEP, check_label
+from versioning.store import check_metadata
+
+if TYPE_CHECKING:
+    from graphs.versioning_service import VersioningService
+
+
+def service() -> VersioningService:
+    """The versioning service, imported when a command runs (it loads LangGraph and the workflows)."""
+    from graphs.versioning_service import service as versioning_service
+
+    return versioning_service()
 
 
 def _print(value: Any) -> None:
@@ -43,6 +54,9 @@ def validate(args: argparse.Namespace) -> int:
 
 def publish(args: argparse.Namespace) -> int:
     svc = service()
+    check_metadata(args.message, _author(args))
+    if args.label:
+        check_label(args.label)
     texts = [(path, _read(path)) for path in args.files]
     for path, text in texts:  # every file checked before any is published
         svc.validate(text, str(path))
@@ -52,8 +66,8 @@ def publish(args: argparse.Namespace) -> int:
         result: dict[str, Any] = dict(published.__dict__)
         if args.label:
             move = svc.labels.move(published.workflow, args.label, published.version, actor=_author(args),
-                                   reason=args.message or "published")  # fmt: skip
-            result["label"] = {args.label: move.to_version if move else None}
+                                   reason=args.message)  # fmt: skip
+            result["label"] = {args.label: move.to_version}
         results.append(result)
     _print(results if len(results) > 1 else results[0])
     return 0
@@ -80,22 +94,29 @@ def diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _guardrail(text: str | None) -> object:
+    if text is None:
+        return KEEP
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LabelError(f"--guardrail: not valid JSON: {exc}", field="guardrail") from None
+
+
+def _expect(args: argparse.Namespace) -> object:
+    return ANY if args.expect is None else args.expect
+
+
 def label(args: argparse.Namespace) -> int:
-    svc = service()
-    guardrail = json.loads(args.guardrail) if args.guardrail else None
-    if guardrail is not None:
-        svc.parse_guardrail(guardrail)
-    move = svc.labels.move(args.workflow, args.label, args.version, actor=_author(args), reason=args.reason or "")
-    if guardrail is not None:
-        svc.set_guardrail(args.workflow, args.label, guardrail, actor=_author(args))
-    assert move is not None
+    move = service().move_label(args.workflow, args.label, args.version, actor=_author(args), reason=args.reason or "",
+                                expect=_expect(args), guardrail=_guardrail(args.guardrail))  # fmt: skip
     _print({"workflow": args.workflow, "label": args.label, "from": move.from_version, "to": move.to_version})
     return 0
 
 
 def rollback(args: argparse.Namespace) -> int:
     move = service().labels.rollback(args.workflow, label=args.label, to=args.to, actor=_author(args),
-                                     reason=args.reason)  # fmt: skip
+                                     reason=args.reason, expect=_expect(args))  # fmt: skip
     _print({"workflow": args.workflow, "label": move.label, "from": move.from_version, "to": move.to_version})
     return 0
 
@@ -131,7 +152,7 @@ def add_workflows_parser(sub: Any) -> None:
     cmd.set_defaults(handler=validate)
     cmd = commands.add_parser("publish", help="validate, commit and tag the next version")
     cmd.add_argument("files", nargs="+", type=Path)
-    cmd.add_argument("-m", "--message", default="", help="why this version")
+    cmd.add_argument("-m", "--message", default="", help="why this version (required; one line)")
     cmd.add_argument("--author", help="who publishes (default: your user name)")
     cmd.add_argument("--label", help="also point this label at the published version")
     cmd.set_defaults(handler=publish)
@@ -156,13 +177,17 @@ def add_workflows_parser(sub: Any) -> None:
     cmd.add_argument("version", type=int)
     cmd.add_argument("--reason", default="")
     cmd.add_argument("--author")
-    cmd.add_argument("--guardrail", help='thresholds as JSON, e.g. {"max_error_rate": 0.2, "window_s": 3600}')
+    cmd.add_argument(
+        "--guardrail", help='thresholds as JSON, e.g. {"max_error_rate": 0.2, "window_s": 3600}; null removes them'
+    )
+    cmd.add_argument("--expect", type=int, help="move only if the label still points at this version")
     cmd.set_defaults(handler=label)
     cmd = commands.add_parser("rollback", help="move a label back (to --to, or to its previous version)")
     cmd.add_argument("workflow")
     cmd.add_argument("--label", default="production")
     cmd.add_argument("--to", type=int)
     cmd.add_argument("--reason", required=True)
+    cmd.add_argument("--expect", type=int, help="roll back only if the label still points at this version")
     cmd.add_argument("--author")
     cmd.set_defaults(handler=rollback)
     cmd = commands.add_parser("audit", help="label moves, rollbacks, experiments, guardrail events")

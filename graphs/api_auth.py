@@ -4,7 +4,7 @@
   key in ``x-api-key``, looked up in tradeflow's key store (``tradeflow keys add``), or the single
   ``TRADEFLOW_API_KEY`` (an admin, for compatibility). ``/metrics`` also takes ``Authorization: Bearer
   <TRADEFLOW_METRICS_TOKEN>`` for Prometheus. With no key configured at all (a laptop) every request is the
-  ``local`` caller holding every role.
+  ``local`` caller holding every role; in production (``TRADEFLOW_ENV=production``) it is refused instead.
 * Authorisation: roles (see :mod:`access.roles`) and per-owner isolation. Threads, runs, crons and assistants
   are stamped with ``metadata.owner`` when created, and every read, search, update and delete is filtered on
   it: another owner's thread is a 404. Admins see everything; approvers read every thread (to review what they
@@ -35,7 +35,7 @@ from graphs.errors import InvalidInputError
 from graphs.registry import GRAPHS, graph_id_for_assistant, validate_input, validate_resume
 from graphs.server_compat import assistant_graph_id, request_path, run_kwargs, thread_state
 from graphs.trade_break_triage.approval import four_eyes_problem, parse_approval
-from graphs.validation import check_input_with_context, context_from_run, validate_context
+from graphs.validation import VERSIONED, check_input_with_context, context_from_run, validate_context
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ async def identify(headers: Mapping[Any, Any], path: str = "") -> Caller:
             raise AccessDenied("unknown, wrong or revoked x-api-key", 401, "x-api-key")
         return caller
     if settings.api_key is None and not await asyncio.to_thread(key_store().any_active):
+        if settings.env == "production":  # never open to everyone in production, even before the first key
+            raise AccessDenied("no API key is configured: add one with `tradeflow keys add`", 401, "x-api-key")
         return Caller(LOCAL, ROLES)
     raise AccessDenied("missing x-api-key", 401, "x-api-key")
 
@@ -210,6 +212,26 @@ async def _check_four_eyes(caller: Caller, thread_id: str | None, resume: object
         raise Auth.exceptions.HTTPException(status_code=problem.status, detail=f"{problem.field}: {problem.message}")
 
 
+async def _versioned_resume_handler(thread_id: object, resume: object) -> str:
+    """The handler of the step a ``versioned_workflow`` thread waits at, once ``resume`` passed its check (else 422)."""
+    from graphs.versioned_resume import check_versioned_resume  # Git and the spec compiler: only for resumes
+
+    problem: InvalidInputError
+    if thread_id is None:
+        problem = InvalidInputError(VERSIONED, [("resume", "a resume answers the thread that waits: name it")])
+    else:
+        state = await thread_state(str(thread_id))
+        waiting = [i.get("value") for task in state.get("tasks") or [] for i in task.get("interrupts") or []]
+        values = state.get("values")
+        try:
+            return await asyncio.to_thread(check_versioned_resume, values if isinstance(values, dict) else {},
+                                           waiting, resume)  # fmt: skip
+        except InvalidInputError as exc:
+            problem = exc
+    logger.info("refused resume of %s: %s", VERSIONED, problem)
+    raise Auth.exceptions.HTTPException(status_code=422, detail=str(problem))
+
+
 @auth.on.threads.create_run
 async def create_run(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate) -> Filter:
     """Operators start runs on their threads; approvers answer approvals (four eyes); input checked first."""
@@ -223,8 +245,11 @@ async def create_run(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate) 
         if problem is not None:
             logger.info("refused run for %s: %s", graph_id, problem)
             raise Auth.exceptions.HTTPException(status_code=422, detail=str(problem))
-        if resuming and graph_id in APPROVAL_GRAPHS:
-            thread_id = value.get("thread_id")
+        thread_id = value.get("thread_id")
+        handler = "approval"
+        if resuming and graph_id == VERSIONED:  # its answer's shape is the waiting step's handler's
+            handler = await _versioned_resume_handler(thread_id, kwargs["command"]["resume"])
+        if resuming and graph_id in APPROVAL_GRAPHS and handler == "approval":
             await _check_four_eyes(caller, str(thread_id) if thread_id else None, kwargs["command"]["resume"])
     _stamp(value, caller)
     return _readable(caller) if resuming else _owned(caller)

@@ -20,14 +20,16 @@ from analytics.http import report_store
 from analytics.http import routes as analytics_routes
 from analytics.runtime import writer
 from core.errors import TradeflowError
+from graphs import meta_routes
 from graphs.router_metrics import register_breaker_collector
-from graphs.server_compat import BodyLimitMiddleware, RequestPathMiddleware, api_routes
+from graphs.server_compat import BodyLimitMiddleware, RequestPathMiddleware, api_routes, server_kind
 from graphs.versioning_service import service
 from graphs.workflow_assistants import listen, try_sync_assistants
 from graphs.workflow_routes import routes as workflow_routes
 from router.probes import probe_forever
 from router.runtime import process_router
 from router.status import backend_status
+from versioning import shadow
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,10 @@ async def router_backends(request: Request) -> JSONResponse:
 
 
 async def versioning_upkeep(poke: asyncio.Event) -> None:
-    """Every guardrail interval (or when poked after a publish): ensure workflow assistants, check guardrails."""
+    """Every guardrail interval (or when poked after a publish): bring workflow assistants in step, check guardrails.
+
+    The assistants' sync writes only what is missing or changed, so an idle tick is one search request.
+    """
     interval = service().settings.guardrail_interval_s
     await asyncio.sleep(0.5)  # let the server's own start-up finish before calling its API in-process
     while True:
@@ -71,6 +76,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await shadow.cancel_all()  # a shadow run never outlives the server that served its run
         await asyncio.to_thread(writer().close)  # flush analytics rows on shutdown
 
 
@@ -80,3 +86,5 @@ app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
 app.add_middleware(RequestPathMiddleware)
 app.add_middleware(BodyLimitMiddleware)
 api_routes(app, [Route("/router/backends", router_backends, methods=["GET"]), *analytics_routes, *workflow_routes])
+if server_kind() == "langgraph-api":  # its own /docs, /openapi.json and /info are off (disable_meta): serve them here
+    api_routes(app, meta_routes.routes)

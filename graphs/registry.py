@@ -7,19 +7,21 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langgraph.graph import StateGraph
 from pydantic import TypeAdapter, ValidationError
 
 from graphs.eod_reconciliation.state import ReconciliationInput
 from graphs.errors import InvalidInputError, UnknownGraphError
-from graphs.heartbeat.graph import HeartbeatInput
+from graphs.heartbeat.state import HeartbeatInput
 from graphs.market_brief.state import MarketBriefInput
 from graphs.trade_break_triage.approval import parse_approval
 from graphs.trade_break_triage.state import TriageInput
-from router.subgraph import RouterInput
-from versioning.subgraph import VersionedInput
+from router.state import RouterInput
+from versioning.state import VersionedInput
+
+if TYPE_CHECKING:
+    from langgraph.graph import StateGraph
 
 # The namespace the LangGraph server derives each graph's default assistant id from
 # (uuid5(namespace, graph_id)); a test checks it against langgraph_api's own constant.
@@ -101,6 +103,10 @@ def validate_input(graph_id: str, payload: object) -> dict[str, Any]:
 
 
 def validate_resume(graph_id: str, value: object) -> None:
-    """Check a ``Command(resume=...)`` value for graphs whose interrupts expect a shape."""
-    if graph_id in ("trade_break_triage", "versioned_workflow"):
+    """Check a ``Command(resume=...)`` value for graphs whose interrupts expect one shape.
+
+    A ``versioned_workflow`` resume depends on the step its thread waits at: see
+    :func:`graphs.versioned_resume.check_versioned_resume`.
+    """
+    if graph_id == "trade_break_triage":
         parse_approval(value)

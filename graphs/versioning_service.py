@@ -20,15 +20,15 @@ from graphs.workflows import registry
 from versioning.compile import CompiledWorkflow, load_workflow
 from versioning.db import VersioningDB
 from versioning.diff import structural_diff, unified_diff
-from versioning.errors import LabelError, SpecError, SpecProblem
+from versioning.errors import ConflictError, LabelError, SpecError, SpecProblem
 from versioning.experiments import Experiments
 from versioning.guardrails import Guardrail, WindowFigures, breaches
-from versioning.labels import Labels
+from versioning.labels import ANY, KEEP, LabelMove, Labels
 from versioning.report import experiment_report
 from versioning.resolve import Resolver
 from versioning.spec import WorkflowSpec, parse_spec
 from versioning.stats import summarise
-from versioning.store import GitStore, Published
+from versioning.store import GitStore, Published, check_metadata
 
 
 class VersioningService:
@@ -43,14 +43,18 @@ class VersioningService:
         self.resolver = Resolver(self.db, self.store, self.labels, self.experiments, registry())
         self._specs: dict[tuple[str, int], WorkflowSpec] = {}
 
+    def close(self) -> None:
+        """Close the database connections and stop the change listener (the Git store holds nothing open)."""
+        self.db.close()
+
     # --- specs ---------------------------------------------------------------------------------
     def validate(self, text: str, file: str) -> CompiledWorkflow:
         """Parse, check and compile; a :class:`SpecError` names file, line and field."""
         return load_workflow(text, registry(), file=file)
 
     def publish(self, *, text: str | None = None, spec: dict[str, Any] | None = None, message: str = "",
-                author: str = "unknown", file: str = "<request>") -> Published:  # fmt: skip
-        """Validate, then commit and tag; identical content returns the existing version."""
+                author: str = "", file: str = "<request>") -> Published:  # fmt: skip
+        """Validate (spec, message, author), then commit and tag; identical content returns the existing version."""
         if (text is None) == (spec is None):
             raise SpecError(
                 [SpecProblem(file, None, "yaml", "send the spec as 'yaml' (text) or as 'spec' (an object)")]
@@ -58,6 +62,7 @@ class VersioningService:
         if text is None:
             text = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
         compiled = self.validate(text, file)
+        check_metadata(message, author)
         return self.store.publish(compiled.spec.id, text, message=message, author=author)
 
     def spec(self, workflow: str, version: int) -> tuple[WorkflowSpec, str, str]:
@@ -114,7 +119,7 @@ class VersioningService:
         return experiment_report(experiment, experiment_samples(analytics, experiment.workflow, experiment.id, since))
 
     @staticmethod
-    def parse_guardrail(values: dict[str, Any]) -> Guardrail:
+    def parse_guardrail(values: object) -> Guardrail:
         """Thresholds from plain values; a :class:`LabelError` names the bad one."""
         try:
             return Guardrail.model_validate(values)
@@ -122,6 +127,18 @@ class VersioningService:
             error = exc.errors()[0]
             field = ".".join(["guardrail", *map(str, error["loc"])])
             raise LabelError(f"{field}: {error['msg'].removeprefix('Value error, ')}", field=field) from None
+
+    def move_label(
+        self, workflow: str, label: str, version: int, *, actor: str, reason: str = "", expect: object = ANY,
+        guardrail: dict[str, Any] | object | None = KEEP,
+    ) -> LabelMove:  # fmt: skip
+        """Point a label at a version; thresholds (a dict, or None to clear them) move with it, in one transaction.
+
+        A bad threshold is refused before anything is written; ``expect`` makes the move conditional.
+        """
+        thresholds = guardrail if guardrail is KEEP else self.parse_guardrail(guardrail) if guardrail else None
+        return self.labels.move(workflow, label, version, actor=actor, reason=reason, expect=expect,
+                                guardrail=thresholds)  # fmt: skip
 
     def set_guardrail(self, workflow: str, label: str, values: dict[str, Any] | None, *, actor: str) -> None:
         """Attach (or with None remove) thresholds on a label."""
@@ -145,10 +162,12 @@ class VersioningService:
             detail = {"threshold": first.threshold, "limit": first.limit, "measured": first.measured,
                       "runs": window.runs, "window_s": guardrail.window_s,
                       "breaches": [str(b) for b in found]}  # fmt: skip
-            move = self.labels.move(workflow, label, previous, actor="guardrail", reason=str(first),
-                                    action="auto_rollback", expect=version, detail=detail)  # fmt: skip
-            if move is not None:
-                moved.append({"workflow": workflow, "label": label, "from": version, "to": previous} | detail)
+            try:
+                self.labels.move(workflow, label, previous, actor="guardrail", reason=str(first),
+                                 action="auto_rollback", expect=version, detail=detail)  # fmt: skip
+            except ConflictError:
+                continue  # another replica (or a person) moved it first
+            moved.append({"workflow": workflow, "label": label, "from": version, "to": previous} | detail)
         return moved
 
 
@@ -158,4 +177,10 @@ def service() -> VersioningService:
     return VersioningService(get_settings())
 
 
-on_settings_reset(service.cache_clear)
+@on_settings_reset
+def _close_service() -> None:
+    """Settings changed: the next :func:`service` builds a new one; this one's connections are closed now."""
+    if service.cache_info().currsize:
+        built = service()
+        service.cache_clear()
+        built.close()

@@ -25,6 +25,7 @@ from core.errors import TradeflowError
 from graphs.versioning_service import VersioningService, service
 from graphs.workflow_assistants import ensure_assistant
 from versioning.errors import (
+    ConflictError,
     ExperimentError,
     LabelError,
     ResolutionError,
@@ -34,6 +35,7 @@ from versioning.errors import (
     UnknownWorkflowError,
     VersioningError,
 )
+from versioning.labels import ANY, KEEP
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -52,7 +54,7 @@ def _status(exc: TradeflowError, method: str) -> int:
         return exc.status
     if isinstance(exc, UnknownWorkflowError | UnknownVersionError):
         return 404 if method == "GET" else 422
-    if isinstance(exc, ExperimentError) and exc.field == "workflow":
+    if isinstance(exc, ConflictError) or (isinstance(exc, ExperimentError) and exc.field == "workflow"):
         return 409
     if isinstance(exc, StoreError):
         return 503
@@ -186,19 +188,20 @@ def labels(request: Request, svc: VersioningService, body: dict[str, Any]) -> An
     return svc.labels.all().get(workflow, {})
 
 
+def _expect(body: dict[str, Any]) -> object:
+    """``expect``: the version the caller saw the label at (null: no such label yet); absent: unconditional."""
+    return _int(body["expect"], "expect", required=False) if "expect" in body else ANY
+
+
 def set_label(request: Request, svc: VersioningService, body: dict[str, Any]) -> Any:
-    """PUT /workflows/{id}/labels/{label}: {version, reason, guardrail?}."""
+    """PUT /workflows/{id}/labels/{label}: {version, reason, guardrail?, expect?}; one transaction."""
     workflow, label = _workflow(request), str(request.path_params["label"])
     number = _int(body.get("version"), "version") or 0
     guardrail = body.get("guardrail")
     if guardrail is not None and not isinstance(guardrail, dict):
         raise BadRequest("guardrail", "expected an object of thresholds or null")
-    if guardrail:
-        svc.parse_guardrail(guardrail)  # a bad threshold is refused before the label moves
-    move = svc.labels.move(workflow, label, number, actor=_actor(request, body), reason=_text(body, "reason") or "")
-    assert move is not None
-    if "guardrail" in body:
-        svc.set_guardrail(workflow, label, guardrail, actor=_actor(request, body))
+    move = svc.move_label(workflow, label, number, actor=_actor(request, body), reason=_text(body, "reason") or "",
+                          expect=_expect(body), guardrail=guardrail if "guardrail" in body else KEEP)  # fmt: skip
     return {"workflow": workflow, "label": label, "from": move.from_version, "to": move.to_version}
 
 
@@ -207,7 +210,7 @@ def rollback(request: Request, svc: VersioningService, body: dict[str, Any]) -> 
     workflow = _workflow(request)
     move = svc.labels.rollback(workflow, label=_text(body, "label", "production") or "production",
                                to=_int(body.get("to"), "to", required=False), actor=_actor(request, body),
-                               reason=_text(body, "reason") or "")  # fmt: skip
+                               reason=_text(body, "reason") or "", expect=_expect(body))  # fmt: skip
     return {"workflow": workflow, "label": move.label, "from": move.from_version, "to": move.to_version}
 
 
@@ -245,19 +248,26 @@ def get_experiment(request: Request, svc: VersioningService, body: dict[str, Any
     return svc.experiments.get(str(request.path_params["experiment"])).as_dict()
 
 
+def _revision(body: dict[str, Any]) -> int | None:
+    """``revision``: the one the caller read; the change is refused (409) when the experiment has moved on."""
+    return _int(body.get("revision"), "revision", required=False)
+
+
 def ramp_experiment(request: Request, svc: VersioningService, body: dict[str, Any]) -> Any:
-    """POST /experiments/{id}/ramp: {weights, reason?}."""
+    """POST /experiments/{id}/ramp: {weights, reason?, revision?}."""
     weights = body.get("weights")
     if not isinstance(weights, dict):
         raise BadRequest("weights", "expected an object of arm -> weight")
-    return svc.experiments.ramp(str(request.path_params["experiment"]), weights, actor=_actor(request, body),
-                                reason=_text(body, "reason") or "").as_dict()  # fmt: skip
+    experiment = svc.experiments.ramp(str(request.path_params["experiment"]), weights, actor=_actor(request, body),
+                                      reason=_text(body, "reason") or "", expect_revision=_revision(body))  # fmt: skip
+    return experiment.as_dict()
 
 
 def stop_experiment(request: Request, svc: VersioningService, body: dict[str, Any]) -> Any:
-    """POST /experiments/{id}/stop: {reason?}."""
-    return svc.experiments.stop(str(request.path_params["experiment"]), actor=_actor(request, body),
-                                reason=_text(body, "reason") or "").as_dict()  # fmt: skip
+    """POST /experiments/{id}/stop: {reason?, revision?}."""
+    experiment = svc.experiments.stop(str(request.path_params["experiment"]), actor=_actor(request, body),
+                                      reason=_text(body, "reason") or "", expect_revision=_revision(body))  # fmt: skip
+    return experiment.as_dict()
 
 
 def experiment_report(request: Request, svc: VersioningService, body: dict[str, Any]) -> Any:

@@ -11,20 +11,23 @@ import functools
 import hashlib
 from pathlib import Path
 
+from graphs import acknowledgement
 from graphs.chat_models import HOW_TO_CONFIGURE
 from graphs.eod_reconciliation import tools as reconciliation
 from graphs.eod_reconciliation.context import ReconciliationContext
 from graphs.eod_reconciliation.state import ReconciliationInput
-from graphs.errors import LLMUnavailableError
+from graphs.errors import InvalidInputError, LLMUnavailableError
 from graphs.market_brief import tools as market_brief
 from graphs.market_brief.context import MarketBriefContext
 from graphs.market_brief.state import MarketBriefInput
 from graphs.trade_break_triage import tools as triage
+from graphs.trade_break_triage.approval import parse_approval
 from graphs.trade_break_triage.context import TriageContext
 from graphs.trade_break_triage.state import TriageInput
 from router.streaming import RouterStep
 from router.subgraph import graph as router_graph
 from versioning.compile import CompiledWorkflow, load_workflow
+from versioning.errors import ResumeError
 from versioning.tools import Registry
 
 WORKFLOWS_DIR = Path(__file__).resolve().parents[1] / "workflows"
@@ -66,8 +69,19 @@ def registry() -> Registry:
     reg.add_tool("eod_reconciliation.rank_by_risk", reconciliation.rank_by_risk, reads=("explained",),
                  writes=("ranked",))  # fmt: skip
     reg.add_resume_handler("approval", triage.record_approval, writes=("decision", "approver", "approval_comment"),
-                           instructions=triage.APPROVAL_INSTRUCTIONS)  # fmt: skip
+                           instructions=triage.APPROVAL_INSTRUCTIONS, check=_approval_shape)  # fmt: skip
+    reg.add_resume_handler("acknowledge", acknowledgement.record_acknowledgement,
+                           writes=("acknowledged_by", "acknowledgement_comment"),
+                           instructions=acknowledgement.INSTRUCTIONS,
+                           check=acknowledgement.parse_acknowledgement)  # fmt: skip
     return reg
+
+
+def _approval_shape(value: object) -> object:
+    try:
+        return parse_approval(value)
+    except InvalidInputError as exc:
+        raise ResumeError(exc.problems) from None
 
 
 def spec_file(workflow_id: str) -> Path:

@@ -190,14 +190,19 @@ class RoutedChatModel(BaseChatModel):
             finally:
                 await queue.put(("done", None))
 
-        task = asyncio.create_task(run())
+        task = asyncio.create_task(run(), name=f"routed-call-{run_id or 'stream'}")
         try:
             while (item := await queue.get())[0] != "done":
                 yield item
             message, record = await task
         finally:
             if not task.done():
+                # The caller went away (cancelled, or stopped reading): the call must end before we do, so
+                # whatever it claimed (a trial call, a reservation) is given back now, not when the loop gets to it.
                 task.cancel()
+                await asyncio.wait([task])
+            if not task.cancelled():
+                task.exception()  # retrieved: raised to the caller above, or moot once it left
         message.id = ids[-1]
         if record.attempts and any(a.message_id for a in record.attempts):
             record.attempts[-1].message_id = message.id

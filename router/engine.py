@@ -39,6 +39,7 @@ from router.pricing import BackendPrices
 from router.record import AttemptRecord, DecisionRecord, Usage
 from router.request import RouteRequest
 from router.spend_store import SpendStore
+from router.tokens import load_tokenizer
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -69,6 +70,8 @@ class Progress:
     last_error: AttemptError | None = None
     refused: list[str] = field(default_factory=list)
     """Backends whose attempt the workflow's remaining budget could not cover."""
+    claim: int | None = None
+    """The current attempt's breaker claim (see :meth:`BackendHealth.acquire`)."""
 
 
 class Router:
@@ -114,16 +117,23 @@ class Router:
         """Feed an active health probe's result into the backend's breaker."""
         self.health.probed(name, ok, self.clock())
 
-    def client(self, name: str) -> BaseChatModel:
-        """The backend's LangChain client for the running event loop, built once per loop."""
+    async def client(self, name: str) -> BaseChatModel:
+        """The backend's LangChain client for the running event loop, built once per loop.
+
+        The first build imports the provider's library (seconds on a cold process) and the first count of
+        an OpenAI model's tokens loads its tokenizer: both happen in a worker thread, never on the loop.
+        """
         loop = asyncio.get_running_loop()
         clients = self._clients.get(loop)
         if clients is None:
             clients = self._clients[loop] = {}
         found = clients.get(name)
         if found is None:
-            found = clients[name] = build_client(self.backends[name], self.config.timeouts, self.env)
-        return found
+            backend = self.backends[name]
+            found = await asyncio.to_thread(build_client, backend, self.config.timeouts, self.env)
+            clients[name] = clients.get(name) or found
+            await asyncio.to_thread(load_tokenizer, backend.model)
+        return clients[name]
 
     def refresh_prices(self) -> None:
         """Use the newer prices once one takes effect (checked on every plan; a float comparison)."""
@@ -214,15 +224,16 @@ class Router:
         )  # fmt: skip
         attempt_started = self.clock()
         try:
-            result = await run_attempt(self.client(name), backend, messages, first_token_s=limit,
-                                       stream_idle_s=self.config.timeouts.stream_idle_s, schema=schema, emit=emit,
-                                       clock=self.clock)  # fmt: skip
+            async with self.ledger.holding(reservation):
+                result = await run_attempt(await self.client(name), backend, messages, first_token_s=limit,
+                                           stream_idle_s=self.config.timeouts.stream_idle_s, schema=schema,
+                                           emit=emit, clock=self.clock)  # fmt: skip
         except AttemptError as error:
             await self._handle_failure(progress, name, error, attempt_started, reservation, on_restart)
             return None
         except BaseException:
             # Cancelled (client gone, run cancelled) or a bug: give back the trial slot, charge the estimate.
-            self.health.release(name)
+            self.health.release(name, progress.claim)
             self.ledger.settle_later(reservation, reservation.amount_usd)
             raise
         await self._succeed(name, result, record, progress, reservation)
@@ -234,23 +245,24 @@ class Router:
         policy = self.config.retry
         while True:
             # Candidates whose breaker opened since ranking are passed over here, not attempted.
-            while progress.queue and not self.health.acquire(progress.queue[0], self.clock()):
+            while progress.queue and (claim := self.health.acquire(progress.queue[0], self.clock())) is None:
                 progress.queue.pop(0)
             exhausted = len(record.attempts) >= policy.max_attempts
             if not progress.queue or exhausted or self.wall_clock() >= progress.deadline_at:
                 if progress.queue:
-                    self.health.release(progress.queue[0])
+                    self.health.release(progress.queue[0], claim)
                 self._give_up(progress)
+            progress.claim = claim
             name = progress.queue[0]
             estimate = self.prices.by_name[name].cost(record.prompt_tokens_estimate, record.output_tokens_estimate)
             try:
                 reservation = await self.ledger.reserve(record.workflow, estimate)
             except BaseException:
-                self.health.release(name)
+                self.health.release(name, claim)
                 raise
             if reservation is not None:
                 return name, reservation
-            self.health.release(name)
+            self.health.release(name, claim)
             record.excluded[name] = f"expected cost ${estimate:.6f} > remaining daily budget"
             progress.refused.append(name)
             progress.queue.pop(0)
@@ -336,7 +348,7 @@ class Router:
     ) -> AttemptRecord:
         now = self.clock()
         if error.error_class in NEUTRAL:
-            self.health.release(name)
+            self.health.release(name, progress.claim)
         else:
             # A failure about to be retried counts towards the threshold but does not open at once.
             hold = error.retry_after_s if error.error_class is ErrorClass.RATE_LIMIT and not retrying else None

@@ -85,6 +85,8 @@ class CircuitBreaker:
     probe_in_flight: bool = False
     claim_expires: float = 0.0
     """When a claimed trial call counts as abandoned (a claim is always released; this is the backstop)."""
+    trial: int = 0
+    """Number of the latest trial call claimed: only its holder may give it back."""
 
     def available(self, now: float) -> bool:
         """Whether a request may be sent now (without claiming the half-open probe)."""
@@ -111,6 +113,7 @@ class CircuitBreaker:
             return False
         self.probe_in_flight = True
         self.claim_expires = now + hold_s
+        self.trial += 1
         return True
 
     def release(self) -> None:
@@ -166,19 +169,27 @@ class BackendHealth:
         self.breakers = {b.name: CircuitBreaker(policy) for b in backends}
         self.claim_hold_s = claim_hold_s
 
-    def acquire(self, name: str, now: float) -> bool:
-        """Claim the right to send one request to ``name``."""
+    def acquire(self, name: str, now: float) -> int | None:
+        """Claim the right to send one request to ``name``.
+
+        None: refused. 0: a call through a closed breaker (nothing to give back). N > 0: the half-open trial
+        call number N, which its holder gives back with :meth:`release` unless a verdict was recorded.
+        """
         breaker = self.breakers[name]
         if breaker.state is BreakerState.CLOSED:
-            return True
+            return 0
         allowed = breaker.acquire(now, self.claim_hold_s)
         self._sync(name)
-        return allowed
+        return breaker.trial if allowed else None
 
-    def release(self, name: str) -> None:
-        """Give back a claim without a verdict (the request itself was at fault, or the call was cancelled)."""
+    def release(self, name: str, claim: int | None) -> None:
+        """Give back a claim without a verdict (the request itself was at fault, or the call was cancelled).
+
+        Only the trial call's own holder gives it back: a cancelled call that went through the closed breaker
+        (claim 0), or whose trial was taken over after its claim expired, must not free another caller's trial.
+        """
         breaker = self.breakers[name]
-        if breaker.probe_in_flight:
+        if claim and breaker.probe_in_flight and breaker.trial == claim:
             breaker.release()
             self._sync(name)
 

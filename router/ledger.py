@@ -9,11 +9,14 @@ itself is the authority.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from router.errors import SpendStoreError
 from router.spend_store import MemorySpendStore, SpendStore
 
 logger = logging.getLogger(__name__)
@@ -73,7 +76,13 @@ class SpendLedger:
         reservation = Reservation(uuid.uuid4().hex, workflow, utc_today(), amount_usd)
         args = (reservation.id, workflow, reservation.day, amount_usd, budget, self.ttl_s)
         if self._threaded:
-            granted, committed = await asyncio.to_thread(self.store.reserve, *args)
+            pending = asyncio.ensure_future(asyncio.to_thread(self.store.reserve, *args))
+            try:
+                granted, committed = await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                # The database may grant it after the caller is gone: give it back once it does.
+                pending.add_done_callback(lambda done: self._release_abandoned(done, reservation))
+                raise
         else:
             granted, committed = self.store.reserve(*args)
         self._committed[(workflow, reservation.day)] = committed
@@ -103,10 +112,47 @@ class SpendLedger:
         except RuntimeError:
             self._settle_quietly(*args)
 
+    def _release_abandoned(self, done: asyncio.Future[tuple[bool, float]], reservation: Reservation) -> None:
+        """A reservation whose caller was cancelled while the database granted it: settle it at nothing."""
+        if done.cancelled() or done.exception() is not None:
+            return
+        granted, _ = done.result()
+        if granted:
+            self.settle_later(reservation, 0.0)
+
+    @contextlib.asynccontextmanager
+    async def holding(self, reservation: Reservation) -> AsyncIterator[None]:
+        """Keep ``reservation`` from expiring while its attempt runs: a long stream may outlast the time-to-live.
+
+        The time-to-live is what frees the budget a crashed process held; a live one renews its reservations
+        every third of it, so only a dead process's reservations ever expire.
+        """
+        if not reservation.id:
+            yield
+            return
+        renewal = asyncio.create_task(self._renew(reservation), name=f"renew-{reservation.id}")
+        try:
+            yield
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+
+    async def _renew(self, reservation: Reservation) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_s / 3)
+            try:
+                if self._threaded:
+                    await asyncio.to_thread(self.store.extend, reservation.id, self.ttl_s)
+                else:
+                    self.store.extend(reservation.id, self.ttl_s)
+            except SpendStoreError:
+                logger.warning("could not extend reservation %s; trying again", reservation.id, exc_info=True)
+
     def _settle_quietly(self, *args: object) -> None:
         try:
             self.store.settle(*args)  # type: ignore[arg-type]
-        except Exception:
+        except SpendStoreError:
             # Nobody awaits this settlement; the reservation expires after its time-to-live instead.
             logger.exception("could not settle reservation %s; it expires on its own", args[0])
 

@@ -47,6 +47,8 @@ BEGIN
     INSERT INTO router_spend (workflow, day) VALUES (p_workflow, p_day) ON CONFLICT DO NOTHING;
     -- The row lock serialises reservations of one workflow and day across every process.
     SELECT s.spent_usd INTO v_spent FROM router_spend s WHERE s.workflow = p_workflow AND s.day = p_day FOR UPDATE;
+    -- Reservations a crashed or cut-off process never settled: counted out below, and deleted here.
+    DELETE FROM router_reservations r WHERE r.workflow = p_workflow AND r.expires_at <= clock_timestamp();
     SELECT coalesce(sum(r.amount_usd), 0) INTO v_reserved FROM router_reservations r
         WHERE r.workflow = p_workflow AND r.day = p_day AND r.expires_at > clock_timestamp();
     IF v_spent + v_reserved + p_amount > p_budget THEN
@@ -81,6 +83,9 @@ class SpendStore(Protocol):
 
     def settle(self, reservation_id: str, workflow: str, day: date, actual_usd: float) -> float:
         """Replace a reservation by the real cost; spent + reserved afterwards."""
+
+    def extend(self, reservation_id: str, ttl_s: float) -> None:
+        """Keep a reservation ``ttl_s`` longer from now (its attempt is still running)."""
 
     def spent(self, workflow: str, day: date) -> float:
         """Settled spend of ``workflow`` on ``day``."""
@@ -118,6 +123,13 @@ class MemorySpendStore:
             self._held.pop(reservation_id, None)
             spent = self._spent[(workflow, day)] = self._spent.get((workflow, day), 0.0) + actual_usd
             return spent + self._reserved(workflow, day, time.time())
+
+    def extend(self, reservation_id: str, ttl_s: float) -> None:
+        """See :class:`SpendStore`."""
+        with self._lock:
+            held = self._held.get(reservation_id)
+            if held is not None:
+                self._held[reservation_id] = (*held[:3], time.time() + ttl_s)
 
     def spent(self, workflow: str, day: date) -> float:
         """See :class:`SpendStore`."""
@@ -208,6 +220,11 @@ class SqliteSpendStore:
         total: float = self._transaction(work)
         return total
 
+    def extend(self, reservation_id: str, ttl_s: float) -> None:
+        """See :class:`SpendStore`."""
+        query = "UPDATE router_reservations SET expires_at = ? WHERE id = ?"
+        self._transaction(lambda conn: conn.execute(query, (time.time() + ttl_s, reservation_id)))
+
     def spent(self, workflow: str, day: date) -> float:
         """See :class:`SpendStore`."""
         spent, _ = self._transaction(lambda conn: self._committed(conn, workflow, day.isoformat(), time.time()))
@@ -270,6 +287,11 @@ class PostgresSpendStore:
         """See :class:`SpendStore`."""
         (total,) = self._call("SELECT router_settle(%s, %s, %s, %s)", (reservation_id, workflow, day, actual_usd))
         return float(total)
+
+    def extend(self, reservation_id: str, ttl_s: float) -> None:
+        """See :class:`SpendStore`."""
+        self._call("UPDATE router_reservations SET expires_at = clock_timestamp() + make_interval(secs => %s) "
+                   "WHERE id = %s RETURNING id", (ttl_s, reservation_id))  # fmt: skip
 
     def spent(self, workflow: str, day: date) -> float:
         """See :class:`SpendStore`."""

@@ -88,6 +88,13 @@ def encoding(name: str) -> tiktoken.Encoding:
         return _loaded[name]
 
 
+def load_tokenizer(model: str) -> None:
+    """Load ``model``'s tokenizer now, if it has one (call it off the event loop: it reads and parses a file)."""
+    name = encoding_name(model)
+    if name is not None:
+        encoding(name)
+
+
 def _load(name: str) -> tiktoken.Encoding:
     import tiktoken
 

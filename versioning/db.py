@@ -1,9 +1,16 @@
 """Where labels, audit events and experiments live: Postgres (``DATABASE_URL``) or SQLite (embedded default).
 
 Every replica and the CLI read and write the same rows. Each change that can alter how a run resolves its
-version bumps ``versioning_epoch`` in the same transaction; on Postgres it also ``NOTIFY``s, and a listener
-thread per process turns that into a new cache token, so caches in every replica drop stale labels at once.
-On SQLite the token is ``PRAGMA data_version``, which changes when another connection commits.
+version bumps ``versioning_epoch`` in the same transaction; on Postgres it also ``NOTIFY``s the new epoch.
+The cache token is the database's epoch as this process last saw it: a listener thread reads it when it
+starts listening (and after every reconnect, so nothing missed while disconnected is trusted) and takes
+each notified value; a commit of this process takes the value its own transaction returned. Every replica
+holds the same number for the same state. On SQLite the token is ``PRAGMA data_version``, which changes when
+another connection (of this or another process) commits.
+
+Driver errors never leave this module raw: a unique or foreign-key violation is a
+:class:`~versioning.errors.ConflictError`, anything else a :class:`~versioning.errors.StoreError` whose
+message names the database without its password.
 """
 
 from __future__ import annotations
@@ -18,12 +25,13 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from core.settings import redact_url
-from versioning.errors import StoreError
+from versioning.errors import ConflictError, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +47,7 @@ class Tx:
         self._db = db
         self._cursor = cursor
         self.bumped = False
+        self.epoch: int | None = None
 
     def execute(self, query: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one statement; rows when it returns any."""
@@ -53,6 +62,7 @@ class Tx:
         """Mark resolution-affecting data as changed (and tell every Postgres listener)."""
         rows = self.execute("UPDATE versioning_epoch SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch")
         self.bumped = True
+        self.epoch = int(rows[0][0])
         if self._db.dialect == "postgres":
             self.execute("SELECT pg_notify(:channel, :epoch)", {"channel": CHANNEL, "epoch": str(rows[0][0])})
 
@@ -89,8 +99,8 @@ class VersioningDB:
         self._feed_conn: sqlite3.Connection | None = None
         self._listener: threading.Thread | None = None
         self._listening = False
-        self._notified = 0
-        self._local_changes = 0
+        self._epoch: int | None = None
+        self._epoch_lock = threading.Lock()
         self._closed = threading.Event()
         self._migrated = False
 
@@ -102,10 +112,7 @@ class VersioningDB:
     def _connect(self) -> Any:
         if self.dialect == "postgres":
             if self._conn is None or self._conn.closed or self._conn.broken:
-                try:
-                    self._conn = psycopg.connect(str(self.url), autocommit=True, connect_timeout=5)
-                except psycopg.OperationalError as exc:
-                    raise StoreError(f"versioning database {self.where()}: {exc}") from exc
+                self._conn = psycopg.connect(str(self.url), autocommit=True, connect_timeout=5)
             return self._conn
         if self._conn is None:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,15 +154,17 @@ class VersioningDB:
 
     @contextlib.contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Tx]:
+        if self._closed.is_set():
+            raise StoreError(f"versioning database {self.where()}: this handle was closed (settings were reset)")
         with self._lock:
-            conn = self._connect()
             try:
+                conn = self._connect()
                 if self.dialect == "postgres":
                     with conn.transaction(), conn.cursor() as cursor:
                         tx = Tx(self, cursor)
                         yield tx
-                    if tx.bumped:  # this process's own caches need not wait for the NOTIFY to come back
-                        self._local_changes += 1
+                    if tx.epoch is not None:  # this process's own caches need not wait for the NOTIFY to come back
+                        self._saw_epoch(tx.epoch)
                 else:
                     cursor = conn.cursor()
                     cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -165,8 +174,22 @@ class VersioningDB:
                         conn.execute("ROLLBACK")
                         raise
                     conn.execute("COMMIT")
-            except (psycopg.OperationalError, sqlite3.OperationalError) as exc:
-                raise StoreError(f"versioning database {self.where()}: {exc}") from exc
+            except (psycopg.IntegrityError, sqlite3.IntegrityError) as exc:
+                raise ConflictError(f"versioning database {self.where()}: {self._readable(exc)}",
+                                    field="(database)") from exc  # fmt: skip
+            except (psycopg.Error, sqlite3.Error) as exc:
+                raise StoreError(f"versioning database {self.where()}: {self._readable(exc)}") from exc
+
+    def _readable(self, exc: BaseException) -> str:
+        """A driver error's first line, the database named without its password."""
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        text = lines[0] if lines else type(exc).__name__
+        if self.url:
+            text = text.replace(self.url, self.where())
+            password = urlparse(self.url).password
+            if password:
+                text = text.replace(password, "***")
+        return text
 
     def fetch(self, query: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """A read in its own short transaction."""
@@ -194,36 +217,53 @@ class VersioningDB:
 
     # --- change feed ---------------------------------------------------------------------------
     def change_token(self) -> int | None:
-        """Changes when resolution data may have changed; None means "unknown: do not trust a cache"."""
+        """Changes when resolution data may have changed; None means "unknown: do not trust a cache".
+
+        Read it before loading what it guards: a value loaded after reading token T is at least as new as T.
+        """
         if self.dialect == "sqlite":
             with self._feed_lock:
-                if self._feed_conn is None:
-                    self.migrate()
-                    self._feed_conn = sqlite3.connect(str(self.sqlite_path), check_same_thread=False)
-                row = self._feed_conn.execute("PRAGMA data_version").fetchone()
+                if self._closed.is_set():
+                    return None
+                try:
+                    if self._feed_conn is None:
+                        self.migrate()
+                        self._feed_conn = sqlite3.connect(str(self.sqlite_path), check_same_thread=False)
+                    row = self._feed_conn.execute("PRAGMA data_version").fetchone()
+                except sqlite3.Error as exc:
+                    raise StoreError(f"versioning database {self.where()}: {self._readable(exc)}") from exc
                 return int(row[0])
         if self._listener is None:
             with self._feed_lock:
-                if self._listener is None:
+                if self._listener is None and not self._closed.is_set():
                     self._listener = threading.Thread(target=self._listen, name="versioning-listener", daemon=True)
                     self._listener.start()
-        return self._notified + self._local_changes if self._listening else None
+        return self._epoch if self._listening else None
+
+    def _saw_epoch(self, epoch: int) -> None:
+        with self._epoch_lock:
+            if self._epoch is None or epoch > self._epoch:
+                self._epoch = epoch
 
     def _listen(self) -> None:
         while not self._closed.is_set():
             try:
+                self.migrate()
                 with psycopg.connect(str(self.url), autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
-                    self._notified += 1  # anything may have changed while we were not listening
+                    # Listening first, then the epoch: a change committed in between is both read and notified.
+                    row = conn.execute("SELECT epoch FROM versioning_epoch WHERE id = 1").fetchone()
+                    with self._epoch_lock:  # after a reconnect the database's value is the truth
+                        self._epoch = int(row[0]) if row else 0
                     self._listening = True
                     while not self._closed.is_set():
-                        for _ in conn.notifies(timeout=1.0):
-                            self._notified += 1
-            except psycopg.Error as exc:
+                        for notice in conn.notifies(timeout=1.0):
+                            self._saw_epoch(int(notice.payload) if notice.payload.isdigit() else 0)
+            except (psycopg.Error, StoreError) as exc:
                 if self._closed.is_set():
                     return
                 logger.warning("versioning change listener lost %s (%s); caches are bypassed until it is back",
-                               self.where(), exc)  # fmt: skip
+                               self.where(), self._readable(exc))  # fmt: skip
             self._listening = False
             self._closed.wait(1.0)
 
@@ -234,13 +274,18 @@ class VersioningDB:
             time.sleep(0.01)
         return self.change_token() is not None
 
-    def close(self) -> None:
-        """Close connections and stop the listener."""
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Close connections and stop the listener (waits for it); the handle refuses further use."""
         self._closed.set()
+        self._listening = False
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-        if self._feed_conn is not None:
-            self._feed_conn.close()
-            self._feed_conn = None
+        with self._feed_lock:
+            if self._feed_conn is not None:
+                self._feed_conn.close()
+                self._feed_conn = None
+        listener = self._listener
+        if listener is not None and listener is not threading.current_thread():
+            listener.join(timeout_s)

@@ -10,6 +10,8 @@ Hierarchy::
         ├── UnknownVersionError        a version (or label target) that was never published
         ├── LabelError                 a label that cannot be moved or resolved as asked
         ├── ExperimentError            an experiment that cannot be started, ramped or stopped as asked
+        ├── ConflictError              a concurrent change won: the label or experiment moved since it was read
+        ├── FieldError                 a request field (author, message, ...) that is missing or malformed
         ├── ResolutionError            a run's workflow, label or pin is missing or of the wrong type
         ├── ResumeError                a resume value of the wrong shape (names each field)
         └── StepError                  a step failed at run time (names the step and why)
@@ -83,6 +85,22 @@ class ExperimentError(VersioningError):
     def __init__(self, message: str, field: str = "experiment") -> None:
         self.field = field
         super().__init__(message)
+
+
+class ConflictError(VersioningError):
+    """A compare-and-set lost: the label or experiment changed since it was read; nothing was written."""
+
+    def __init__(self, message: str, field: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class FieldError(VersioningError):
+    """A request field that is missing, too long or holds control characters; names the field."""
+
+    def __init__(self, message: str, field: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
 
 
 class ResolutionError(VersioningError):

@@ -1,7 +1,10 @@
 """A/B experiments on a workflow: arms with weights, sticky assignment, ramps and a shadow challenger.
 
 Each arm is a version or a label. Experiments are stored with the labels and audited. At most one experiment
-runs per workflow (checked, and enforced by a unique index against races).
+runs per workflow (checked, and enforced by a unique index against races). Ramps and stops are
+compare-and-set on the experiment's ``revision``: the one read before the change (or the one the caller
+saw); when another change got there first the loser gets a :class:`~versioning.errors.ConflictError` and
+nothing is written.
 """
 
 from __future__ import annotations
@@ -12,17 +15,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
-
 from versioning.assignment import allocate, bucket, decode, encode
 from versioning.db import VersioningDB
-from versioning.errors import ExperimentError, UnknownVersionError, UnknownWorkflowError
+from versioning.errors import ConflictError, ExperimentError, UnknownVersionError, UnknownWorkflowError
 from versioning.labels import Labels, check_label, record_event
 from versioning.store import GitStore
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _COLUMNS = (
-    "id, workflow, label, status, salt, arms, allocation, shadow, started_at, started_by, stopped_at, reason, ramped_at"
+    "id, workflow, label, status, salt, arms, allocation, shadow, started_at, started_by, stopped_at, reason, "
+    "ramped_at, revision"
 )
 
 
@@ -60,6 +62,8 @@ class Experiment:
     reason: str | None = None
     ramped_at: str | None = None
     """When the weights last changed (the start, or the last ramp): the sample-ratio check counts runs since."""
+    revision: int = 0
+    """Bumped by every ramp and stop; a change made from an older revision is refused."""
 
     def assign(self, unit_key: str) -> Arm:
         """The unit's arm: deterministic and sticky."""
@@ -70,7 +74,7 @@ class Experiment:
         return {"id": self.id, "workflow": self.workflow, "label": self.label, "status": self.status,
                 "salt": self.salt, "arms": [a.as_dict() for a in self.arms], "shadow": self.shadow,
                 "started_at": self.started_at, "started_by": self.started_by, "stopped_at": self.stopped_at,
-                "reason": self.reason, "ramped_at": self.ramped_at}  # fmt: skip
+                "reason": self.reason, "ramped_at": self.ramped_at, "revision": self.revision}  # fmt: skip
 
 
 class Experiments:
@@ -85,7 +89,7 @@ class Experiments:
         arms = tuple(Arm(**a) for a in self.db.json_out(row[5]))
         return Experiment(row[0], row[1], row[2], row[3], row[4], arms, decode(self.db.json_out(row[6])), row[7],
                           self.db.time_out(row[8]) or "", row[9], self.db.time_out(row[10]), row[11],
-                          self.db.time_out(row[12]))  # fmt: skip
+                          self.db.time_out(row[12]), int(row[13] or 0))  # fmt: skip
 
     def running(self, workflow: str) -> Experiment | None:
         """The workflow's running experiment, if any."""
@@ -177,56 +181,95 @@ class Experiments:
                 detail = {"experiment": experiment_id, "arms": values["arms"], "shadow": shadow}
                 record_event(tx, workflow, "experiment_start", actor, label=label, reason=reason or None, detail=detail)
                 tx.bump_epoch()
-        except (psycopg.errors.UniqueViolation, _sqlite_integrity()) as exc:
+        except ConflictError as exc:
             raise ExperimentError(f"cannot start {experiment_id!r}: {_why(exc)}", field="workflow") from None
         return self.get(experiment_id)
 
-    def ramp(self, experiment_id: str, weights: Mapping[str, float], *, actor: str, reason: str = "") -> Experiment:
-        """New weights; units stay in their arm unless it must give buckets up."""
+    def _current(self, experiment_id: str, expect_revision: int | None, doing: str) -> Experiment:
         experiment = self.get(experiment_id)
         if experiment.status != "running":
-            raise ExperimentError(f"experiment {experiment_id!r} is {experiment.status}", field="experiment")
+            raise ConflictError(f"experiment {experiment_id!r} is already {experiment.status}; cannot {doing} it",
+                                field="experiment")  # fmt: skip
+        if expect_revision is not None and expect_revision != experiment.revision:
+            raise ConflictError(
+                f"experiment {experiment_id!r} is at revision {experiment.revision}, not {expect_revision} as this "
+                f"{doing} expected: it changed meanwhile; nothing was changed (read it again, then retry)",
+                field="revision",
+            )  # fmt: skip
+        return experiment
+
+    def _lost(self, experiment: Experiment, doing: str) -> ConflictError:
+        now = self.get(experiment.id)
+        what = "stopped" if now.status != "running" else f"ramped (revision {now.revision})"
+        return ConflictError(f"experiment {experiment.id!r} was {what} by someone else while this {doing} was being "
+                             f"made; nothing was changed (read it again, then retry)", field="experiment")  # fmt: skip
+
+    def ramp(self, experiment_id: str, weights: Mapping[str, float], *, actor: str, reason: str = "",
+             expect_revision: int | None = None) -> Experiment:  # fmt: skip
+        """New weights; units stay in their arm unless it must give buckets up."""
+        experiment = self._current(experiment_id, expect_revision, "ramp")
         unknown = sorted(set(weights) - {a.name for a in experiment.arms})
         if unknown:
             raise ExperimentError(f"weights.{unknown[0]}: no such arm", field="weights")
         raw = [a.as_dict() | {"weight": weights.get(a.name, a.weight)} for a in experiment.arms]
         arms = self._arms(experiment.workflow, raw, experiment.shadow)
         table = allocate([a.weight for a in arms], list(experiment.table))
+        try:
+            self._write_ramp(experiment, arms, table, weights, actor=actor, reason=reason)
+        except _Lost:
+            raise self._lost(experiment, "ramp") from None
+        return self.get(experiment_id)
+
+    def _write_ramp(self, experiment: Experiment, arms: Sequence[Arm], table: Sequence[int],
+                    weights: Mapping[str, float], *, actor: str, reason: str) -> None:  # fmt: skip
+        experiment_id = experiment.id
         with self.db.transaction() as tx:
-            tx.execute("UPDATE workflow_experiments SET arms = :arms, allocation = :alloc, ramped_at = :at "
-                       "WHERE id = :id",
-                       {"arms": [a.as_dict() for a in arms], "alloc": [list(r) for r in encode(table)],
-                        "at": datetime.now(UTC), "id": experiment_id})  # fmt: skip
-            detail = {"experiment": experiment_id, "weights": dict(weights)}
+            done = tx.execute(
+                "UPDATE workflow_experiments SET arms = :arms, allocation = :alloc, ramped_at = :at, "
+                "revision = revision + 1 WHERE id = :id AND status = 'running' AND revision = :rev RETURNING id",
+                {"arms": [a.as_dict() for a in arms], "alloc": [list(r) for r in encode(table)],
+                 "at": datetime.now(UTC), "id": experiment_id, "rev": experiment.revision},
+            )  # fmt: skip
+            if not done:
+                raise _Lost
+            detail = {"experiment": experiment_id, "weights": dict(weights), "revision": experiment.revision + 1}
             record_event(tx, experiment.workflow, "experiment_ramp", actor, label=experiment.label,
                          reason=reason or None, detail=detail)  # fmt: skip
             tx.bump_epoch()
+
+    def stop(self, experiment_id: str, *, actor: str, reason: str = "",
+             expect_revision: int | None = None) -> Experiment:  # fmt: skip
+        """Stop a running experiment; runs resolve the label again."""
+        experiment = self._current(experiment_id, expect_revision, "stop")
+        try:
+            self._write_stop(experiment, actor=actor, reason=reason)
+        except _Lost:
+            raise self._lost(experiment, "stop") from None
         return self.get(experiment_id)
 
-    def stop(self, experiment_id: str, *, actor: str, reason: str = "") -> Experiment:
-        """Stop a running experiment; runs resolve the label again."""
-        experiment = self.get(experiment_id)
-        if experiment.status != "running":
-            raise ExperimentError(f"experiment {experiment_id!r} is already {experiment.status}", field="experiment")
+    def _write_stop(self, experiment: Experiment, *, actor: str, reason: str) -> None:
+        experiment_id = experiment.id
         with self.db.transaction() as tx:
-            tx.execute("UPDATE workflow_experiments SET status = 'stopped', stopped_at = :at, stopped_by = :by, "
-                       "reason = :reason WHERE id = :id",
-                       {"at": datetime.now(UTC), "by": actor or "unknown", "reason": reason or None,
-                        "id": experiment_id})  # fmt: skip
+            done = tx.execute(
+                "UPDATE workflow_experiments SET status = 'stopped', stopped_at = :at, stopped_by = :by, "
+                "reason = :reason, revision = revision + 1 WHERE id = :id AND status = 'running' AND revision = :rev "
+                "RETURNING id",
+                {"at": datetime.now(UTC), "by": actor or "unknown", "reason": reason or None, "id": experiment_id,
+                 "rev": experiment.revision},
+            )  # fmt: skip
+            if not done:
+                raise _Lost
             record_event(tx, experiment.workflow, "experiment_stop", actor, label=experiment.label,
                          reason=reason or None, detail={"experiment": experiment_id})  # fmt: skip
             tx.bump_epoch()
-        return self.get(experiment_id)
 
 
-def _sqlite_integrity() -> type[Exception]:
-    import sqlite3
-
-    return sqlite3.IntegrityError
+class _Lost(Exception):
+    """The compare-and-set found another revision: the transaction rolls back."""
 
 
 def _why(exc: Exception) -> str:
-    text = str(exc)
+    text = str(exc.__cause__ or exc)
     if "one_running" in text or "workflow_experiments.workflow" in text:
         return "the workflow already runs an experiment"
-    return "an experiment with that name exists" if "id" in text or "PRIMARY" in text else text
+    return "an experiment with that name exists" if "id" in text or "PRIMARY" in text or "pkey" in text else text

@@ -5,6 +5,10 @@ fan-out's item); ``a.b`` reads key ``b`` of a mapping (or attribute ``b`` of the
 comparisons, ``and``/``or``/``not``, arithmetic, ``x if c else y`` and a few functions (abs, len, min, max,
 round, str, int, float, bool). Nothing else parses: no imports, no attribute calls, no dunder names.
 Templates embed expressions in text as ``{expression}`` or ``{expression|json}``; ``{{`` and ``}}`` are braces.
+
+Size is bounded before and after parsing (characters, then syntax-tree nodes and nesting depth, and the
+number of placeholders in a template): a spec cannot make validation, or a run, spend unbounded time or
+stack on one condition, and a bound crossed is an ordinary error naming the field.
 """
 
 from __future__ import annotations
@@ -15,6 +19,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import CodeType
 from typing import Any
+
+MAX_CHARS = 2_000
+"""Longest expression, in characters."""
+MAX_NODES = 400
+"""Most syntax-tree nodes in one expression."""
+MAX_DEPTH = 32
+"""Deepest nesting of one expression's syntax tree."""
+MAX_PLACEHOLDERS = 200
+"""Most ``{expression}`` placeholders in one template."""
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "abs": abs, "len": len, "min": min, "max": max, "round": round, "str": str, "int": int, "float": float,
@@ -81,10 +94,17 @@ class Expression:
 
 def parse_expression(source: str) -> Expression:
     """Parse and check an expression; :class:`ExpressionSyntaxError` says what is wrong."""
+    text = source.strip()
+    if len(text) > MAX_CHARS:
+        raise ExpressionSyntaxError(f"expression is {len(text):,} characters long; at most {MAX_CHARS:,} allowed "
+                                    f"(starts {text[:40]!r})")  # fmt: skip
     try:
-        tree = ast.parse(source.strip(), mode="eval")
+        tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise ExpressionSyntaxError(f"{source!r} is not a valid expression: {exc.msg}") from None
+    except (RecursionError, MemoryError):  # the parser's own nesting limit
+        raise ExpressionSyntaxError(f"expression nests deeper than {MAX_DEPTH} levels (starts {text[:40]!r})") from None
+    _check_size(tree, text)
     names: set[str] = set()
     called: set[int] = set()
     for node in ast.walk(tree):
@@ -103,6 +123,21 @@ def parse_expression(source: str) -> Expression:
             raise ExpressionSyntaxError(f"{source!r}: names starting with '_' are not allowed")
     rewritten = ast.fix_missing_locations(_Rewrite().visit(tree))
     return Expression(source, frozenset(names), compile(rewritten, "<expression>", "eval"))
+
+
+def _check_size(tree: ast.AST, text: str) -> None:
+    """At most :data:`MAX_NODES` nodes and :data:`MAX_DEPTH` levels (walked without recursion)."""
+    count = 0
+    todo: list[tuple[ast.AST, int]] = [(tree, 1)]
+    while todo:
+        node, depth = todo.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise ExpressionSyntaxError(f"expression has more than {MAX_NODES} parts; split it over 'set' fields "
+                                        f"(starts {text[:40]!r})")  # fmt: skip
+        if depth > MAX_DEPTH:
+            raise ExpressionSyntaxError(f"expression nests deeper than {MAX_DEPTH} levels (starts {text[:40]!r})")
+        todo.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
 @dataclass(frozen=True)
@@ -168,6 +203,8 @@ def parse_template(source: str) -> Template:
             if filter_name and filter_name.strip() not in FILTERS:
                 raise ExpressionSyntaxError(f"unknown filter {filter_name.strip()!r}; known: {', '.join(FILTERS)}")
             parts.append((parse_expression(body), filter_name.strip() or None))
+            if len(parts) > 2 * MAX_PLACEHOLDERS:
+                raise ExpressionSyntaxError(f"more than {MAX_PLACEHOLDERS} placeholders in one template")
             i = end + 1
         elif char == "}":
             raise ExpressionSyntaxError(f"stray '}}' at position {i} (write '}}}}' for a brace)")

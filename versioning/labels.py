@@ -1,7 +1,10 @@
 """Labels (``production``, ``staging``, ``champion`` ...) pointing at versions, rollback, and the audit trail.
 
-A label move is one transaction: the new pointer, an audit event (who, when, from, to, reason) and the
-epoch every cache compares against. Rollback moves a label back; nothing in Git is checked out or rewritten.
+A label move is one transaction: the new pointer, its guardrail thresholds when they change, the audit
+events (who, when, from, to, reason) and the epoch every cache compares against. Rollback moves a label
+back; nothing in Git is checked out or rewritten. A move can be conditional (``expect``: the version the
+caller saw); a rollback always is, on the version it read: when another mover got there first, the loser
+gets a :class:`~versioning.errors.ConflictError` and nothing is written.
 A label may carry guardrail thresholds (see :mod:`versioning.guardrails`).
 """
 
@@ -13,14 +16,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from versioning.db import Tx, VersioningDB
-from versioning.errors import LabelError, UnknownVersionError, UnknownWorkflowError
+from versioning.errors import ConflictError, LabelError, UnknownVersionError, UnknownWorkflowError
 from versioning.guardrails import Guardrail
 from versioning.store import GitStore
 
 LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LATEST = "latest"
 """Always the newest version; cannot be moved."""
-_ANY = object()
+ANY = object()
+"""``expect=ANY``: an unconditional move."""
+KEEP = object()
+"""``guardrail=KEEP``: a move leaves the label's thresholds as they are."""
 
 
 @dataclass(frozen=True)
@@ -110,26 +116,50 @@ class Labels:
 
     def move(
         self, workflow: str, label: str, version: int, *, actor: str, reason: str = "", action: str = "move",
-        expect: object = _ANY, detail: dict[str, Any] | None = None,
-    ) -> LabelMove | None:  # fmt: skip
-        """Point ``label`` at ``version``; with ``expect``, only if it still points there (else None)."""
+        expect: object = ANY, detail: dict[str, Any] | None = None, guardrail: Guardrail | object | None = KEEP,
+    ) -> LabelMove:  # fmt: skip
+        """Point ``label`` at ``version`` (and set or, with None, clear its thresholds), in one transaction.
+
+        With ``expect`` (a version, or None for "no such label yet") the move happens only if the label still
+        points there; otherwise a :class:`ConflictError` says where it points now, and nothing is written.
+        """
         check_label(label)
         self._check_version(workflow, label, version)
+        if expect is not ANY and expect is not None and (isinstance(expect, bool) or not isinstance(expect, int)):
+            raise LabelError(f"expect: expected the version the label points at now, got {expect!r}", field="expect")
         with self.db.transaction() as tx:
             lock = " FOR UPDATE" if self.db.dialect == "postgres" else ""
             rows = tx.execute(f"SELECT version FROM workflow_labels WHERE workflow = :w AND label = :l{lock}",
                               {"w": workflow, "l": label})  # fmt: skip
             current = int(rows[0][0]) if rows else None
-            if expect is not _ANY and current != expect:
-                return None
-            tx.execute(
-                "INSERT INTO workflow_labels (workflow, label, version, updated_at, updated_by) "
-                "VALUES (:w, :l, :v, :at, :by) ON CONFLICT (workflow, label) DO UPDATE SET version = excluded.version, "
-                "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-                {"w": workflow, "l": label, "v": version, "at": datetime.now(UTC), "by": actor or "unknown"},
-            )
+            if expect is not ANY and current != expect:
+                raise ConflictError(
+                    f"label {label!r} of workflow {workflow!r} points at {_v(current)}, not {_v(expect)} as this "
+                    f"change expected: someone else moved it meanwhile; nothing was changed (see `tradeflow "
+                    f"workflows audit {workflow}`, then retry)", field="label",
+                )  # fmt: skip
+            values = {"w": workflow, "l": label, "v": version, "at": datetime.now(UTC), "by": actor or "unknown"}
+            if guardrail is KEEP:
+                tx.execute(
+                    "INSERT INTO workflow_labels (workflow, label, version, updated_at, updated_by) "
+                    "VALUES (:w, :l, :v, :at, :by) ON CONFLICT (workflow, label) DO UPDATE SET "
+                    "version = excluded.version, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                    values,
+                )
+            else:
+                thresholds = _thresholds(guardrail)
+                tx.execute(
+                    "INSERT INTO workflow_labels (workflow, label, version, guardrail, updated_at, updated_by) "
+                    "VALUES (:w, :l, :v, :g, :at, :by) ON CONFLICT (workflow, label) DO UPDATE SET "
+                    "version = excluded.version, guardrail = excluded.guardrail, updated_at = excluded.updated_at, "
+                    "updated_by = excluded.updated_by",
+                    values | {"g": thresholds},
+                )
             record_event(tx, workflow, action, actor, label=label, from_version=current, to_version=version,
                          reason=reason or None, detail=detail)  # fmt: skip
+            if guardrail is not KEEP:
+                record_event(tx, workflow, "guardrail", actor, label=label, to_version=version,
+                             detail=_thresholds(guardrail))  # fmt: skip
             tx.bump_epoch()
         return LabelMove(workflow, label, current, version, action)
 
@@ -144,25 +174,35 @@ class Labels:
         return int(rows[0][0]) if rows else None
 
     def rollback(self, workflow: str, *, label: str = "production", to: int | None = None, actor: str,
-                 reason: str) -> LabelMove:  # fmt: skip
-        """Move ``label`` back (to ``to``, or to the version before the current one), with a reason."""
+                 reason: str, expect: object = ANY) -> LabelMove:  # fmt: skip
+        """Move ``label`` back (to ``to``, or to the version before the current one), with a reason.
+
+        Conditional on the version read here (or on ``expect``, the one the caller saw): a concurrent
+        mover that got there first makes this one a :class:`ConflictError`, never a second rollback.
+        """
         check_label(label)
         if not reason or not reason.strip():
-            raise LabelError("reason: a rollback needs a reason (it goes into the audit trail)")
+            raise LabelError("reason: a rollback needs a reason (it goes into the audit trail)", field="reason")
         current = self.get(workflow, label)
+        if expect is not ANY and current != expect:
+            raise ConflictError(
+                f"label {label!r} of workflow {workflow!r} points at {_v(current)}, not {_v(expect)} as this "
+                f"rollback expected; nothing was changed (see `tradeflow workflows audit {workflow}`)", field="label",
+            )  # fmt: skip
         if current is None:
             raise LabelError(f"label {label!r} of workflow {workflow!r} points at no version; nothing to roll back")
         target = to if to is not None else self.previous(workflow, label)
         if target is None:
-            raise LabelError(f"label {label!r} of {workflow!r} has no earlier version to roll back to; name one")
-        move = self.move(workflow, label, target, actor=actor, reason=reason, action="rollback")
-        assert move is not None
-        return move
+            raise LabelError(
+                f"to: label {label!r} of {workflow!r} has no earlier version to roll back to (it was first pointed "
+                f"at version {current}); name the version to roll back to", field="to",
+            )  # fmt: skip
+        return self.move(workflow, label, target, actor=actor, reason=reason, action="rollback", expect=current)
 
     def set_guardrail(self, workflow: str, label: str, guardrail: Guardrail | None, *, actor: str) -> None:
         """Attach thresholds to a label (None removes them)."""
         check_label(label)
-        value = guardrail.model_dump(exclude_none=True) if guardrail is not None else None
+        value = _thresholds(guardrail)
         with self.db.transaction() as tx:
             rows = tx.execute("UPDATE workflow_labels SET guardrail = :g WHERE workflow = :w AND label = :l "
                               "RETURNING version", {"g": value, "w": workflow, "l": label})  # fmt: skip
@@ -181,3 +221,12 @@ class Labels:
         events = [AuditEvent(int(r[0]), self.db.time_out(r[1]) or "", r[2], r[3], r[4], r[5], r[6], r[7], r[8],
                              self.db.json_out(r[9])) for r in rows]  # fmt: skip
         return events[::-1]
+
+
+def _thresholds(guardrail: object) -> dict[str, Any] | None:
+    """A guardrail as stored (None: no thresholds)."""
+    return guardrail.model_dump(exclude_none=True) if isinstance(guardrail, Guardrail) else None
+
+
+def _v(version: object) -> str:
+    return "no version" if version is None else f"version {version}"

@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-import numpy as np
-
 from versioning.experiments import Experiment
 from versioning.stats import as_dict, compare, paired, srm, summarise
 
@@ -84,6 +82,8 @@ def shadow_pairs(samples: Sequence[Sample]) -> dict[str, Any]:
     pairs = [(served[k], shadows[k]) for k in sorted(set(served) & set(shadows), key=str)]
     if not pairs:
         return {"pairs": 0}
+    import numpy as np  # imported when a report is computed, not when the CLI or server starts
+
     latency = [b.duration_s - a.duration_s for a, b in pairs]
     cost = [b.cost_usd - a.cost_usd for a, b in pairs]
     return {

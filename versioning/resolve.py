@@ -1,8 +1,12 @@
 """Which version a run gets: a pinned version, else an experiment arm (by unit key), else a label.
 
-Labels and experiments are cached in process and dropped whenever the database's change token moves
-(a label moved or an experiment changed, in any replica). Compiled specs are cached per version: a
-version's content never changes, so that cache never needs invalidating.
+Labels and experiments are cached in process, in a *generation* tagged with the database's change token
+(see :meth:`versioning.db.VersioningDB.change_token`). A resolution reads the token first and then loads
+into the generation of that token: whatever it loads is at least as new as the token, so a label move
+that lands between the two (in any replica) can only leave its value in a generation the next token
+discards, never in the current one. A load that finishes after a newer generation replaced its own writes
+into the old one, which nobody reads any more. Compiled specs are cached per version: a version's content
+never changes, so that cache never needs invalidating.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from versioning.store import GitStore
 from versioning.tools import Registry
 
 DEFAULT_LABEL = "production"
-_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,17 @@ class Resolution:
         return data
 
 
+class _Generation:
+    """Labels and experiments loaded after the change token read ``token`` (None: a throw-away, uncached)."""
+
+    __slots__ = ("experiments", "labels", "token")
+
+    def __init__(self, token: int | None) -> None:
+        self.token = token
+        self.labels: dict[tuple[str, str], int | None] = {}
+        self.experiments: dict[str, Experiment | None] = {}
+
+
 class Resolver:
     """Resolves versions and hands out compiled specs, from caches kept fresh by the change token."""
 
@@ -54,19 +68,32 @@ class Resolver:
         self.labels = labels
         self.experiments = experiments
         self.registry = registry
-        self._token: object = _MISSING
-        self._label_cache: dict[tuple[str, str], int | None] = {}
-        self._experiment_cache: dict[str, Experiment | None] = {}
+        self._generation = _Generation(None)
+        self._generation_lock = threading.Lock()
         self._shas: dict[tuple[str, int], str] = {}
         self._compiled: dict[tuple[str, int, bool], CompiledWorkflow] = {}
         self._compile_lock = threading.Lock()
 
-    def _fresh(self) -> None:
+    def _fresh(self) -> _Generation:
+        """The generation of the current token (read now, before anything is loaded)."""
         token = self.db.change_token()
-        if token is None or token != self._token:
-            self._label_cache = {}
-            self._experiment_cache = {}
-            self._token = token if token is not None else _MISSING
+        if token is None:
+            return _Generation(None)  # unknown: load everything, keep nothing
+        current = self._generation
+        if current.token == token:
+            return current
+        with self._generation_lock:
+            newest = self._generation.token
+            if newest is not None and token < newest:
+                return _Generation(token)  # a slower reader of an older token: load, but replace nothing
+            if newest != token:
+                self._generation = _Generation(token)
+            return self._generation
+
+    def forget(self) -> None:
+        """Drop cached labels and experiments (what a label move does to them): the next call reads again."""
+        with self._generation_lock:
+            self._generation = _Generation(None)
 
     def resolve(
         self, workflow: str, *, label: str | None = None, version: int | None = None, unit_key: str | None = None
@@ -74,36 +101,37 @@ class Resolver:
         """The version for one run (call once, at its start)."""
         if not isinstance(workflow, str) or not workflow:
             raise ResolutionError("workflow: expected the id of a published workflow", field="workflow")
-        self._fresh()
+        generation = self._fresh()
         if version is not None:
             if isinstance(version, bool) or not isinstance(version, int):
                 raise ResolutionError(f"version: expected a version number, got {version!r}", field="version")
             return Resolution(workflow, version, self.sha(workflow, version), None)
         label = label or DEFAULT_LABEL
-        experiment = self._experiment(workflow)
+        experiment = self._experiment(generation, workflow)
         if experiment is not None and experiment.label == label and unit_key:
             arm = experiment.assign(str(unit_key))
-            number = arm.version if arm.version is not None else self._label(workflow, str(arm.label))
+            number = arm.version if arm.version is not None else self._label(generation, workflow, str(arm.label))
             return Resolution(workflow, number, self.sha(workflow, number), label, experiment.id, arm.name,
                               experiment.shadow)  # fmt: skip
-        return Resolution(workflow, (number := self._label(workflow, label)), self.sha(workflow, number), label)
+        number = self._label(generation, workflow, label)
+        return Resolution(workflow, number, self.sha(workflow, number), label)
 
-    def _label(self, workflow: str, label: str) -> int:
+    def _label(self, generation: _Generation, workflow: str, label: str) -> int:
         key = (workflow, label)
-        if key in self._label_cache:
-            cached = self._label_cache[key]
+        if key in generation.labels:
+            cached = generation.labels[key]
         else:
-            cached = self._label_cache[key] = self.labels.get(workflow, label)
+            cached = generation.labels[key] = self.labels.get(workflow, label)
         if cached is None:
             self.store.versions(workflow)  # an unknown workflow says so, rather than "no label"
             raise LabelError(f"workflow {workflow!r} has no label {label!r}; point it at a version with "
                              f"`tradeflow workflows label {workflow} {label} <version>`")  # fmt: skip
         return cached
 
-    def _experiment(self, workflow: str) -> Experiment | None:
-        if workflow not in self._experiment_cache:
-            self._experiment_cache[workflow] = self.experiments.running(workflow)
-        return self._experiment_cache[workflow]
+    def _experiment(self, generation: _Generation, workflow: str) -> Experiment | None:
+        if workflow not in generation.experiments:
+            generation.experiments[workflow] = self.experiments.running(workflow)
+        return generation.experiments[workflow]
 
     def sha(self, workflow: str, version: int) -> str:
         """The commit of a version (cached: it never changes)."""

@@ -1,5 +1,8 @@
 """A/B statistics, from SciPy: per-arm figures, sample-ratio mismatch, and significance tests.
 
+NumPy and SciPy are imported inside the functions: importing this module (every CLI command and the server
+do, through the versioning service) costs nothing until a report or a guardrail check computes figures.
+
 * Sample-ratio mismatch: chi-square of the runs per arm against the weights; flagged at p < 0.001 (the
   assignment or the recording is broken, so no other result should be trusted).
 * Success rate: two-proportion z-test (pooled), two-sided.
@@ -13,8 +16,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
-
-import numpy as np
 
 SRM_ALPHA = 0.001
 ALPHA = 0.05
@@ -35,6 +36,8 @@ class ArmFigures:
 
 def summarise(arm: str, successes: Sequence[bool], durations: Sequence[float], costs: Sequence[float]) -> ArmFigures:
     """Runs, success rate, p50/p95 duration and mean cost per run of one arm."""
+    import numpy as np
+
     runs = len(successes)
     won = int(sum(successes))
     ordered = np.asarray(durations, dtype=float)
@@ -47,6 +50,8 @@ def summarise(arm: str, successes: Sequence[bool], durations: Sequence[float], c
 
 def srm(counts: Mapping[str, int], weights: Mapping[str, float]) -> dict[str, Any]:
     """Chi-square of observed runs per arm against the configured weights."""
+    import numpy as np
+
     arms = [a for a in weights if weights[a] > 0]
     observed = np.asarray([counts.get(a, 0) for a in arms], dtype=float)
     total = observed.sum()
@@ -76,6 +81,8 @@ def two_proportions(successes_a: int, runs_a: int, successes_b: int, runs_b: int
 
 def welch(a: Sequence[float], b: Sequence[float]) -> float | None:
     """Two-sided p-value of a difference in means (Welch's t-test)."""
+    import numpy as np
+
     if len(a) < 2 or len(b) < 2:
         return None
     if np.ptp(a) == 0 and np.ptp(b) == 0:  # constant samples: no spread to test against
@@ -87,6 +94,8 @@ def welch(a: Sequence[float], b: Sequence[float]) -> float | None:
 
 def paired(differences: Sequence[float]) -> float | None:
     """Two-sided p-value that the mean paired difference is zero."""
+    import numpy as np
+
     if len(differences) < 2 or np.ptp(differences) == 0:
         return None if len(differences) < 2 else (1.0 if np.mean(differences) == 0 else 0.0)
     from scipy import stats
@@ -115,6 +124,8 @@ def compare(control: ArmFigures, treatment: ArmFigures, samples: Mapping[str, Ma
 
 
 def _mean(values: Sequence[float]) -> float | None:
+    import numpy as np
+
     return float(np.mean(values)) if len(values) else None
 
 

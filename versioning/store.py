@@ -16,6 +16,7 @@ import logging
 import re
 import tempfile
 import time
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from versioning.errors import StoreError, UnknownVersionError, UnknownWorkflowError
+from versioning.errors import FieldError, StoreError, UnknownVersionError, UnknownWorkflowError
 
 if TYPE_CHECKING:
     from git import Actor, Repo
@@ -39,6 +40,30 @@ _FIELDS = ("%(refname)", "%(objectname)", "%(authorname)", "%(authoremail)", "%(
 _TAG = re.compile(r"^refs/tags/([a-z][a-z0-9_]{0,62})/v(\d+)$")
 _AUTHOR = re.compile(r"^\s*(?P<name>[^<]+?)\s*(?:<(?P<email>[^>]*)>)?\s*$")
 COMMITTER = ("tradeflow", "tradeflow@localhost")
+MAX_MESSAGE = 500
+MAX_AUTHOR = 200
+
+
+def check_metadata(message: object, author: object) -> tuple[str, str]:
+    """A publish's message and author, stripped; a :class:`FieldError` names the one that is wrong.
+
+    Both go into the commit (the subject line and the author), so they must be one line of printable text.
+    """
+    checked = []
+    for field, value, limit in (("message", message, MAX_MESSAGE), ("author", author, MAX_AUTHOR)):
+        if not isinstance(value, str) or not value.strip():
+            hint = "why this version exists (-m on the CLI)" if field == "message" else "who publishes it"
+            raise FieldError(f"required: {hint}", field=field)
+        text = value.strip()
+        if len(text) > limit:
+            raise FieldError(f"at most {limit} characters, got {len(text)}", field=field)
+        bad = next((c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")), None)
+        if bad is not None:
+            raise FieldError(f"one line of printable text; found control character {bad!r}", field=field)
+        checked.append(text)
+    if not _AUTHOR.match(checked[1]) or checked[1].count("<") > 1 or checked[1].count(">") > 1:
+        raise FieldError(f"expected 'Name' or 'Name <email>', got {checked[1]!r}", field="author")
+    return checked[0], checked[1]
 
 
 @dataclass(frozen=True)
@@ -204,8 +229,18 @@ class GitStore:
     def publish(self, workflow: str, text: str, *, message: str, author: str) -> Published:
         """Commit ``<workflow>.yaml`` and tag the next version; identical content returns its version.
 
-        The caller validates the spec first: the store only versions text.
+        The caller validates the spec first: the store only versions text. The message and author are
+        checked here (:func:`check_metadata`), before anything is written.
         """
+        from git.exc import GitError
+
+        message, author = check_metadata(message, author)
+        try:
+            return self._publish(workflow, text, message, author)
+        except (GitError, OSError) as exc:
+            raise StoreError(f"could not publish {workflow!r} to {self.path}: {_git_message(exc)}") from exc
+
+    def _publish(self, workflow: str, text: str, message: str, author: str) -> Published:
         blob = blob_id(text)
         with self._repo(create=True) as repo, self._lock():
             for attempt in range(5):
@@ -222,7 +257,7 @@ class GitStore:
                     continue
                 logger.info("published %s v%d (%s)", workflow, number, sha[:10])
                 return Published(workflow, number, sha, created=True)
-        raise StoreError(f"could not publish {workflow!r}: the repository kept changing under us")
+        raise StoreError(f"could not publish {workflow!r}: other writers moved main 5 times in a row; try again")
 
     def _commit(self, repo: Repo, workflow: str, number: int, text: str, message: str, author: str) -> str:
         from git import Actor
@@ -250,9 +285,17 @@ class GitStore:
             author=author_actor(author), committer=Actor(*COMMITTER), author_date=f"{when} +0000",
             commit_date=f"{when} +0000",
         )  # fmt: skip
-        self._update_refs(repo, [f"update {BRANCH} {commit.hexsha} {parent or ZERO}",
-                                 f"create refs/tags/{workflow}/v{number} {commit.hexsha}",
-                                 f"create {BLOBS}/{workflow}/{blob.hex()}/v{number} {commit.hexsha}"])  # fmt: skip
+        tag = f"refs/tags/{workflow}/v{number}"
+        index = f"{BLOBS}/{workflow}/{blob.hex()}/v{number}"
+        try:
+            self._update_refs(repo, [f"update {BRANCH} {commit.hexsha} {parent or ZERO}",
+                                     f"create {tag} {commit.hexsha}", f"create {index} {commit.hexsha}"])  # fmt: skip
+        except StoreError:
+            # Only another writer having moved main or taken the number is a race worth another try; a
+            # stale lock file, a full disk or a broken repository fails the same way every time.
+            if self._head(repo) != parent or _resolve(repo, tag) is not None or _resolve(repo, index) is not None:
+                raise _RefRace(f"main or {tag} moved under us") from None
+            raise
         return commit.hexsha
 
     @staticmethod
@@ -283,7 +326,7 @@ class GitStore:
             try:
                 repo.git.execute(["git", "update-ref", "--stdin"], istream=stdin)
             except GitCommandError as exc:
-                raise _RefRace(str(exc)) from exc
+                raise StoreError(f"git update-ref in {repo.git_dir}: {_git_message(exc)}") from exc
 
 
 def _resolve(repo: Repo, name: str) -> str | None:
@@ -294,6 +337,14 @@ def _resolve(repo: Repo, name: str) -> str | None:
         return str(SymbolicReference.dereference_recursive(repo, name))
     except (ValueError, OSError):
         return None
+
+
+def _git_message(exc: Exception) -> str:
+    """What git said on stderr (its ``fatal:``/``error:`` lines), without GitPython's command dump."""
+    stderr = str(getattr(exc, "stderr", "") or "") or str(exc)
+    lines = [line.strip().strip("'").strip() for line in stderr.splitlines()]
+    said = [line.removeprefix("stderr:").strip() for line in lines if line and not line.startswith("cmdline")]
+    return "; ".join(s for s in said if s) or type(exc).__name__
 
 
 class _RefRace(Exception):

@@ -4,8 +4,9 @@
   label), checks the workflow's input and knobs against that version's spec, and writes the choice to
   state: checkpointed, so resumes after an interrupt or a crash keep it, whatever labels do meanwhile.
 * ``run`` runs that version's compiled spec (cached per version) as a subgraph: checkpoints, interrupts
-  and streaming nest under this node. When the workflow ends it waits for a shadow run started beside it and
-  stamps the end (in the same node: a superstep of its own cost a checkpoint write and ~1 ms per run).
+  and streaming nest under this node. When the workflow ends it stamps the end (in the same node: a superstep
+  of its own cost a checkpoint write and ~1 ms per run). A shadow run started beside it (see
+  :mod:`versioning.shadow`) is never waited for, and is cancelled when ``run`` is.
 
 Studio draws the spec of the workflow the assistant (or run) names inside ``run``, LLM steps included.
 """
@@ -13,86 +14,26 @@ Studio draws the spec of the workflow the assistant (or run) names inside ``run`
 from __future__ import annotations
 
 import asyncio
-import operator
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, NotRequired, cast
+from typing import Any, cast
 
 from langchain_core.callbacks import BaseCallbackManager, adispatch_custom_event
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from pydantic import ConfigDict, ValidationError, with_config
-from typing_extensions import TypedDict
+from pydantic import ValidationError
 
 from versioning.compile import CompiledWorkflow
 from versioning.errors import ResolutionError
 from versioning.resolve import Resolution, Resolver
-from versioning.shadow import start_shadow, wait_for_shadow
+from versioning.shadow import shadow_scope, start_shadow
+from versioning.state import RESERVED, VersionedInput, VersionedOutput, VersionedState
 from versioning.tools import ASSET_EVENTS
 
 # The custom callback event analytics reads the run's version from (analytics.callbacks.VERSION_EVENT).
 VERSION_EVENT = "tradeflow.workflow_version"
-RESERVED = ("workflow", "label", "version", "unit_key")
-
-
-@with_config(ConfigDict(extra="forbid", use_attribute_docstrings=True))
-class VersionedInput(TypedDict):
-    """What a caller sends; workflow, label, version and unit_key may come as run context instead."""
-
-    workflow: NotRequired[str]
-    """Id of the published workflow to run."""
-    label: NotRequired[str]
-    """Label to resolve (default 'production'); 'latest' is the newest version."""
-    version: NotRequired[int | None]
-    """Pin a version; wins over the label and any experiment."""
-    unit_key: NotRequired[str | None]
-    """Experiment unit (desk id, break id): the same key always gets the same arm. Default: the thread id."""
-    input: NotRequired[dict[str, Any]]
-    """The workflow's own input."""
-    context: NotRequired[dict[str, Any]]
-    """The workflow's own knobs (its context)."""
-
-
-class VersionedOutput(TypedDict):
-    """What a versioned run returns."""
-
-    workflow: str
-    """The workflow that ran."""
-    version: int
-    """The version that ran, resolved once at the start."""
-    spec_sha: str
-    """Git commit of that version."""
-    label: str | None
-    """The label it was resolved from (None when pinned)."""
-    experiment: str | None
-    """The experiment the run was assigned in, if any."""
-    arm: str | None
-    """Its arm."""
-    output: dict[str, Any]
-    """The workflow's own output."""
-    airflow_asset_events: list[dict[str, Any]]
-    """Asset events the run emitted (the Airflow operator posts them)."""
-
-
-class VersionedState(VersionedInput):
-    """Internal state: the resolution and the outcome."""
-
-    spec_sha: NotRequired[str]
-    """Git commit of the resolved version."""
-    experiment: NotRequired[str | None]
-    """Experiment id."""
-    arm: NotRequired[str | None]
-    """Experiment arm."""
-    pair_id: NotRequired[str]
-    """Ties this run to its shadow run in analytics."""
-    output: NotRequired[dict[str, Any]]
-    """The workflow's own output."""
-    airflow_asset_events: Annotated[list[dict[str, Any]], operator.add]
-    """Asset events the run emitted."""
-    finished_at: NotRequired[str]
-    """UTC time the run finished."""
 
 
 def _pick(state: Mapping[str, Any], context: Mapping[str, Any], key: str) -> Any:
@@ -170,10 +111,10 @@ def versioned_builder(
             compiled = await asyncio.to_thread(found.compiled, workflow, version)
         graph = drawn_graph if drawn_key == (workflow, version) and drawn_graph is not None else compiled.graph
         keys = compiled.output_keys
-        result = await graph.ainvoke(state.get("input") or {}, config, context=compiled.make_context(
-            state.get("context")), output_keys=[*keys, ASSET_EVENTS])  # fmt: skip
+        with shadow_scope(state.get("pair_id")):
+            result = await graph.ainvoke(state.get("input") or {}, config, context=compiled.make_context(
+                state.get("context")), output_keys=[*keys, ASSET_EVENTS])  # fmt: skip
         output = {key: result[key] for key in keys if key in result and key != ASSET_EVENTS}
-        await wait_for_shadow(state.get("pair_id"))
         return {"output": output, ASSET_EVENTS: list(result.get(ASSET_EVENTS) or []),
                 "finished_at": datetime.now(UTC).isoformat()}  # fmt: skip
 

@@ -42,6 +42,9 @@ class ResumeHandler:
     writes: frozenset[str]
     instructions: str
     """How to answer (shown to the approver with the request)."""
+    check: Callable[[object], object] | None = None
+    """The answer's shape alone, without side effects (raises ``ResumeError`` or a ``ValueError`` naming each bad
+    field): what the server checks before it accepts a resume for this step. None: only ``func`` checks it."""
 
 
 class LlmStepRunner(Protocol):
@@ -100,9 +103,10 @@ class Registry:
         return tool
 
     def add_resume_handler(
-        self, name: str, func: ResumeFunc, *, writes: tuple[str, ...], instructions: str
-    ) -> ResumeHandler:
-        """Register ``func`` as resume handler ``name``."""
-        handler = ResumeHandler(name, func, frozenset(writes), instructions)
+        self, name: str, func: ResumeFunc, *, writes: tuple[str, ...], instructions: str,
+        check: Callable[[object], object] | None = None,
+    ) -> ResumeHandler:  # fmt: skip
+        """Register ``func`` as resume handler ``name`` (``check``: its side-effect-free shape check)."""
+        handler = ResumeHandler(name, func, frozenset(writes), instructions, check)
         self.resume_handlers[name] = handler
         return handler

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from langgraph_sdk import get_sync_client
 
-from tests.conftest import API_KEY
 from tests.support.airflow import run_dag, write_dag
 from tests.support.servers import REPO, TradeflowServer
 
@@ -40,9 +39,9 @@ with DAG("{dag_id}", schedule=None) as dag:
 """
 
 
-def _approve_when_interrupted(url: str, dag_id: str, stop: threading.Event, resumed: list[str]) -> None:
-    """The human: resume each interrupted thread this DAG created, once."""
-    with get_sync_client(url=url, api_key=API_KEY) as client:
+def _approve_when_interrupted(url: str, key: str, dag_id: str, stop: threading.Event, resumed: list[str]) -> None:
+    """The human (a second identity: four eyes): resume each interrupted thread this DAG created, once."""
+    with get_sync_client(url=url, api_key=key) as client:
         while not stop.is_set() and len(resumed) < 2:
             for thread in client.threads.search(metadata={"airflow_dag_id": dag_id}, status="interrupted"):
                 if thread["thread_id"] in resumed:
@@ -51,7 +50,7 @@ def _approve_when_interrupted(url: str, dag_id: str, stop: threading.Event, resu
                 client.runs.create(
                     thread["thread_id"],
                     "trade_break_triage",
-                    command={"resume": {"approved": True, "approver": "j.doe", "comment": "from the test"}},
+                    command={"resume": {"approved": True, "comment": "from the test"}},
                 )
             time.sleep(0.3)
 
@@ -61,7 +60,10 @@ def test_interrupt_ends_the_task_with_the_thread_and_the_sensor_waits_for_the_re
 ) -> None:
     path, dag_id = write_dag(dags_folder, APPROVAL_DAG.replace("INPUT", json.dumps(TRIAGE_INPUT)))
     stop, resumed = threading.Event(), []
-    human = threading.Thread(target=_approve_when_interrupted, args=(server.url, dag_id, stop, resumed), daemon=True)
+    approver_key = server.add_key("j.doe", "approver")  # Airflow runs with API_KEY; someone else approves
+    human = threading.Thread(
+        target=_approve_when_interrupted, args=(server.url, approver_key, dag_id, stop, resumed), daemon=True
+    )
     human.start()
     try:
         result = run_dag(path, dag_id)

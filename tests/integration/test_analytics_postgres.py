@@ -18,6 +18,7 @@ from psycopg import sql
 
 from analytics.callbacks import AnalyticsHandler
 from analytics.dashboards.build import DASHBOARDS
+from analytics.errors import ReportQueryError
 from analytics.metrics import Metrics
 from analytics.queries import ReportRequest, cost_report, trend_report, workflow_report
 from analytics.rows import LlmCallRow, NodeRunRow, RoutingDecisionRow, WorkflowRunRow
@@ -196,8 +197,10 @@ def test_reports_from_raw_and_rollup_agree_and_injection_finds_nothing(pg_store:
     assert {(r["model"], r["workflow"], r["day"], r["calls"]) for r in raw} == {
         (r["model"], r["workflow"], r["day"], r["calls"]) for r in rolled
     }
-    evil = ReportRequest(since=since, by=("model",), filters={"workflow": "x' OR '1'='1"})
-    assert cost_report(pg_store, evil) == []
+    with pytest.raises(ReportQueryError, match="workflow"):  # refused before any query is built
+        ReportRequest(since=since, by=("model",), filters={"workflow": "x' OR '1'='1"})
+    # A well-formed value is bound as a parameter, never spliced into the SQL.
+    assert cost_report(pg_store, ReportRequest(since=since, by=("model",), filters={"workflow": "x:OR/1"})) == []
     assert _count(pg_store, "llm_calls") == 60  # nothing was run by the injection attempt
     flows = workflow_report(pg_store, since)
     assert {(f["workflow"], f["version"]) for f in flows} == {("market_brief", "v1"), ("trade_break_triage", "v2")}

@@ -27,6 +27,7 @@ from tests.support.langgraph_server import DevServer, free_port, start_with_doub
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS = shutil.which("prometheus")
+METRICS_TOKEN = "test-scrape-7c1d"
 PROMTOOL = shutil.which("promtool")
 
 
@@ -41,7 +42,10 @@ def _need(binary: str | None, name: str) -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, llm_server: LLMServerDouble) -> Iterator[DevServer]:
-    dev = start_with_double(tmp_path_factory.mktemp("metrics"), model_env(llm_server))
+    # No API key (a laptop) but a scrape token: Prometheus scrapes with it as its config says.
+    dev = start_with_double(
+        tmp_path_factory.mktemp("metrics"), {**model_env(llm_server), "TRADEFLOW_METRICS_TOKEN": METRICS_TOKEN}
+    )
     yield dev
     dev.stop()
 
@@ -55,12 +59,16 @@ async def _exercise(url: str) -> None:
     await client.runs.wait(thread["thread_id"], "trade_break_triage", input=example_input("trade_break_triage"))
 
 
-def test_promtool_accepts_config_and_rules() -> None:
+def test_promtool_accepts_config_and_rules(tmp_path: Path) -> None:
     promtool = _need(PROMTOOL, "promtool")
-    for name in ("prometheus.yml", "compose.yml"):
-        check = subprocess.run([promtool, "check", "config", str(REPO / "analytics" / "prometheus" / name)],
-                               capture_output=True, text=True)  # fmt: skip
-        assert check.returncode == 0, check.stdout + check.stderr
+    # compose.yml (the compose stack's) is checked with its token file in tests/integration/test_compose_commands.py.
+    shutil.copy(REPO / "analytics" / "prometheus" / "prometheus.yml", tmp_path / "prometheus.yml")
+    shutil.copy(REPO / "analytics" / "prometheus" / "rules.yml", tmp_path / "rules.yml")
+    (tmp_path / "tradeflow-metrics-token").write_text("scrape-token\n")  # the file the scrape config names
+    check = subprocess.run(
+        [promtool, "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
     rules = subprocess.run([promtool, "check", "rules", str(REPO / "analytics" / "prometheus" / "rules.yml")],
                            capture_output=True, text=True)  # fmt: skip
     assert rules.returncode == 0
@@ -119,6 +127,8 @@ def _prometheus_config(workdir: Path, target: str) -> Path:
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
     config["rule_files"] = [str(REPO / "analytics" / "prometheus" / "rules.yml")]
     config["scrape_configs"][0]["static_configs"] = [{"targets": [target]}]
+    assert config["scrape_configs"][0]["authorization"]["type"] == "Bearer"
+    (workdir / config["scrape_configs"][0]["authorization"]["credentials_file"]).write_text(METRICS_TOKEN)
     path = workdir / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     return path

@@ -95,7 +95,7 @@ async def test_rate_limit_with_long_retry_after_fails_over_at_once(router: Route
     llm_double.set_behaviour(PRIMARY, Behaviour(fault="status", status=429, retry_after=30))
     started = time.monotonic()
     _, record, _ = await _call(router)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 15  # generous: well under the 30 s Retry-After it must not wait for
     assert _attempts(record) == [("primary", "failed", "rate_limit"), ("secondary", "success", None)]
     _, again, _ = await _call(router)  # primary is left alone until its Retry-After has passed
     assert again.attempts[0].backend == "secondary"
@@ -122,7 +122,7 @@ async def test_silent_backend_is_not_retried(router: Router, llm_double: LLMServ
     llm_double.set_behaviour(PRIMARY, Behaviour(fault="hang"))
     started = time.monotonic()
     answer, record, _ = await _call(router, stream=stream)
-    assert time.monotonic() - started < 2.5  # first_token_s is 1
+    assert time.monotonic() - started < 15  # generous: first_token_s is 1, the backend never answers
     assert _attempts(record)[0] == ("primary", "failed", "first_token_timeout")
     assert answer.response_metadata["model_name"] == SECONDARY
     assert _requests(llm_double)[PRIMARY] == 1
@@ -130,10 +130,10 @@ async def test_silent_backend_is_not_retried(router: Router, llm_double: LLMServ
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_slow_first_token_fails_over(router: Router, llm_double: LLMServerDouble, stream: bool) -> None:
-    llm_double.set_behaviour(PRIMARY, Behaviour(fault="slow_first_token", first_token_delay_s=3))
+    llm_double.set_behaviour(PRIMARY, Behaviour(fault="slow_first_token", first_token_delay_s=30))
     started = time.monotonic()
     _, record, _ = await _call(router, stream=stream)
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 15  # generous: first_token_s is 1, the first token would take 30 s
     assert _attempts(record) == [("primary", "failed", "first_token_timeout"), ("secondary", "success", None)]
 
 
@@ -161,7 +161,7 @@ async def test_stream_fault_before_any_token_restarts_on_the_next_backend(
 async def test_stream_fault_after_tokens_is_never_a_success(
     router: Router, llm_double: LLMServerDouble, fault: str, error_class: str
 ) -> None:
-    llm_double.set_behaviour(PRIMARY, Behaviour(fault=fault, stall_s=3))  # type: ignore[arg-type]
+    llm_double.set_behaviour(PRIMARY, Behaviour(fault=fault, stall_s=30))  # type: ignore[arg-type]
     emitted: list[str] = []
 
     async def emit(chunk: AIMessageChunk) -> None:
@@ -170,7 +170,7 @@ async def test_stream_fault_after_tokens_is_never_a_success(
     started = time.monotonic()
     with pytest.raises(StreamInterruptedError, match=error_class):
         await router.execute([HumanMessage("explain the break")], _request(), emit=emit)
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 15  # generous: the idle limit ends a 30 s stall
     assert emitted  # some tokens had reached the caller
     assert _requests(llm_double)[SECONDARY] == 0
 
@@ -259,12 +259,13 @@ async def test_down_backend_is_skipped_then_used_again_soon_after_recovery(
 async def test_backend_whose_latency_doubles_loses_its_traffic(llm_double: LLMServerDouble) -> None:
     table = _table(llm_double, default_strategy="performance")
     # Non-streamed answers arrive whole, so their time counts as time to first token.
-    table["backends"][0]["latency_prior"] = {"ttft_s": 0.06, "tokens_per_s": 1e6}
-    table["backends"][1]["latency_prior"] = {"ttft_s": 0.09, "tokens_per_s": 1e6}
+    table["backends"][0]["latency_prior"] = {"ttft_s": 0.1, "tokens_per_s": 1e6}
+    table["backends"][1]["latency_prior"] = {"ttft_s": 0.3, "tokens_per_s": 1e6}
     table["backends"] = table["backends"][:2]
     router = Router(parse_config(table, "test"), env={}, prices=PRICES)
-    llm_double.set_behaviour(PRIMARY, Behaviour(latency_s=0.05))
-    llm_double.set_behaviour(SECONDARY, Behaviour(latency_s=0.08))
+    # Gaps of 200 ms and more: a loaded machine's scheduling jitter cannot reorder them.
+    llm_double.set_behaviour(PRIMARY, Behaviour(latency_s=0.1))
+    llm_double.set_behaviour(SECONDARY, Behaviour(latency_s=0.3))
     for name in ("primary", "secondary"):  # first calls pay for connections; measure both warm
         for _ in range(3):
             await router.execute([HumanMessage("warm up")], _request(), only=frozenset({name}))
@@ -273,7 +274,7 @@ async def test_backend_whose_latency_doubles_loses_its_traffic(llm_double: LLMSe
         _, record, _ = await _call(router)
         before.append(record.answered_by)
     assert before.count("primary") >= 8, before
-    llm_double.set_behaviour(PRIMARY, Behaviour(latency_s=0.16))
+    llm_double.set_behaviour(PRIMARY, Behaviour(latency_s=0.9))
     answered = []
     for _ in range(20):
         _, record, _ = await _call(router)

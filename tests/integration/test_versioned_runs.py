@@ -29,6 +29,7 @@ from tests.conftest import model_env
 from tests.doubles.llm_server import LLMServerDouble
 from tests.support.examples import example_input
 from tests.support.versioning import make_service, variant
+from versioning import shadow
 from versioning.subgraph import versioned_builder
 
 GOLDEN = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "golden_results.json").read_text())
@@ -96,7 +97,7 @@ async def test_a_run_keeps_its_version_through_an_interrupt_and_a_rollback(
     )
     assert paused["__interrupt__"][0].value["break_id"] == "BRK-2026-11-24-0042"
     svc.labels.rollback("trade_break_triage", actor="oncall", reason="bad prompt")
-    final = await graph.ainvoke(Command(resume={"approved": True, "approver": "a.n"}), config)
+    final = await graph.ainvoke(Command(resume={"approved": True}), config)
     assert (final["version"], final["spec_sha"]) == (2, svc.store.version("trade_break_triage", 2).sha)
     assert final["output"]["status"] == "resolution_approved"
     assert svc.resolve("trade_break_triage")["version"] == 1  # new runs get the rolled-back label
@@ -124,6 +125,7 @@ async def test_arms_and_shadow_pairs_reach_the_rows_and_the_report(
                                   _config(handler, desk))  # fmt: skip
         assert (out["experiment"], out["arm"]) == ("brief-ab", experiment.assign(desk).name)
         assert out["output"]["figures"]["total_pnl"] == pytest.approx(93514.5)
+    await shadow.wait_all()  # served runs do not wait for their shadows
     runs = [r for r in rows if isinstance(r, WorkflowRunRow)]
     served = [r for r in runs if r.arm != "shadow"]
     shadows = [r for r in runs if r.arm == "shadow"]

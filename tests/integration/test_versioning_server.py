@@ -153,3 +153,78 @@ async def test_an_interrupted_run_keeps_its_version_through_a_rollback(
     fresh = await sdk.runs.wait(None, "versioned_workflow", input=payload)
     assert isinstance(fresh, dict)
     assert fresh["version"] == 1
+
+
+READER_FIELDS = "  acknowledged_by: {type: string}\n  acknowledgement_comment: {type: string}\n"
+ACKNOWLEDGED = """
+  - id: acknowledge_brief
+    type: approval
+    request: {brief: "{brief}"}
+    resume: acknowledge
+"""
+
+
+async def test_a_resume_is_checked_against_the_handler_of_the_step_it_answers(
+    http: httpx.AsyncClient, sdk: LangGraphClient
+) -> None:
+    """Broke: every versioned resume was checked as a triage approval, whatever the waiting step's handler: an
+    approval-shaped answer to an acknowledgement step started a run (which only asked again), and a valid
+    acknowledgement was refused."""
+    text = (
+        variant("market_brief", "acknowledged")
+        .replace("id: market_brief", "id: read_brief", 1)
+        .replace("output: [figures, brief]", "output: [figures, brief, acknowledged_by, acknowledgement_comment]")
+        .replace("  brief: {type: string", READER_FIELDS + "  brief: {type: string")
+        + ACKNOWLEDGED
+    )
+    await publish(http, text, "the desk head reads the brief")
+    await http.put("/workflows/read_brief/labels/production", json={"version": 1, "reason": "go"})
+    thread = (await sdk.threads.create())["thread_id"]
+    payload = {"workflow": "read_brief", "input": example_input("market_brief")}
+    paused = await sdk.runs.wait(thread, "versioned_workflow", input=payload)
+    assert isinstance(paused, dict)
+    assert '"acknowledged": true' in paused["__interrupt__"][0]["value"]["instructions"]
+    runs_before = len(await sdk.runs.list(thread))
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await sdk.runs.wait(thread, "versioned_workflow", command={"resume": {"approved": True}})
+    assert refused.value.response.status_code == 422
+    detail = refused.value.response.json()["detail"]
+    assert "resume.acknowledged: expected true, got None (step 'acknowledge_brief', handler 'acknowledge')" in detail
+    assert "resume.approved: unexpected field" in detail
+    assert len(await sdk.runs.list(thread)) == runs_before  # refused before the run existed
+    final = await sdk.runs.wait(thread, "versioned_workflow",
+                                command={"resume": {"acknowledged": True, "comment": "read"}})  # fmt: skip
+    assert isinstance(final, dict)
+    assert (final["version"], final["output"]["acknowledged_by"], final["output"]["acknowledgement_comment"]) == (
+        1, "api-key", "read")  # fmt: skip
+
+
+async def test_a_stale_label_move_rollback_ramp_or_stop_is_a_409(http: httpx.AsyncClient) -> None:
+    """Broke: label moves, rollbacks, ramps and stops overwrote whatever a concurrent mover had done."""
+    for marker in ("v1", "v2", "v3"):
+        await publish(http, variant("market_brief", marker).replace("id: market_brief", "id: cas_brief", 1), marker)
+    for version in (1, 2):
+        await http.put("/workflows/cas_brief/labels/production", json={"version": version, "reason": "go"})
+    stale = await http.put("/workflows/cas_brief/labels/production", json={"version": 3, "expect": 1})
+    assert (stale.status_code, stale.json()["field"]) == (409, "label")
+    assert "points at version 2, not version 1" in stale.json()["error"]
+    rolled = await http.post("/workflows/cas_brief/rollback", json={"reason": "x", "expect": 3})
+    assert (rolled.status_code, rolled.json()["field"]) == (409, "label")
+    guarded = await http.put("/workflows/cas_brief/labels/production",
+                             json={"version": 3, "expect": 2, "guardrail": {"max_error_rate": 0.3}})  # fmt: skip
+    assert guarded.json() == {"workflow": "cas_brief", "label": "production", "from": 2, "to": 3}
+    arms = [{"name": "control", "version": 1, "weight": 0.5}, {"name": "treatment", "version": 3, "weight": 0.5}]
+    started = await http.post("/experiments", json={"workflow": "cas_brief", "arms": arms, "name": "cas-ab"})
+    assert started.json()["revision"] == 0
+    ramped = await http.post("/experiments/cas-ab/ramp", json={"weights": {"control": 0.2, "treatment": 0.8},
+                                                              "revision": 0})  # fmt: skip
+    assert ramped.json()["revision"] == 1
+    again = await http.post("/experiments/cas-ab/ramp", json={"weights": {"control": 0.5, "treatment": 0.5},
+                                                             "revision": 0})  # fmt: skip
+    assert (again.status_code, again.json()["field"]) == (409, "revision")
+    assert (await http.post("/experiments/cas-ab/stop", json={"revision": 1})).status_code == 200
+    twice = await http.post("/experiments/cas-ab/stop", json={})
+    assert (twice.status_code, twice.json()["field"]) == (409, "experiment")
+    actions = [(e["action"], e["to_version"]) for e in (await http.get("/workflows/cas_brief/audit")).json()]
+    assert actions == [("move", 1), ("move", 2), ("move", 3), ("guardrail", 3), ("experiment_start", None),
+                       ("experiment_ramp", None), ("experiment_stop", None)]  # fmt: skip

@@ -11,6 +11,7 @@ from access.db import AccessDB
 from access.errors import AccessDenied
 from access.keys import KeyStore
 from access.roles import Caller, caller_from_config, caller_from_request, parse_roles, require_role
+from core.settings import reset_settings
 from graphs import api_auth
 from graphs.errors import InvalidInputError
 from graphs.trade_break_triage.approval import ApprovalAnswer, four_eyes_problem
@@ -82,6 +83,12 @@ async def test_authentication_modes(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("TRADEFLOW_METRICS_TOKEN", "scrape-me-7")
     monkeypatch.setenv("TRADEFLOW_KEY_CACHE_S", "0")
     assert (await api_auth.authenticate(headers={}))["identity"] == "local"  # a laptop: no key anywhere
+    monkeypatch.setenv("TRADEFLOW_ENV", "production")
+    reset_settings()
+    with pytest.raises(Auth.exceptions.HTTPException, match="no API key is configured"):
+        await api_auth.authenticate(headers={})  # never open to everyone in production
+    monkeypatch.setenv("TRADEFLOW_ENV", "development")
+    reset_settings()
     store = _store(tmp_path)
     _, key = store.add("vic", ["viewer"], created_by="test")
     with pytest.raises(Auth.exceptions.HTTPException) as info:

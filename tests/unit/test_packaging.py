@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from graphs.registry import GRAPHS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,10 +37,21 @@ def test_langgraph_json_serves_every_registered_graph() -> None:
     assert CONFIG["auth"]["disable_studio_auth"] is True
 
 
-def test_langgraph_dockerfile_is_generated(tmp_path: Path) -> None:
+def _locked_version(lock: str, package: str) -> str:
+    match = re.search(rf'^name = "{package}"\nversion = "([^"]+)"', lock, re.M)
+    assert match, f"{package} is not in uv.lock"
+    return match.group(1)
+
+
+def test_langgraph_dockerfile_installs_from_uv_lock(tmp_path: Path) -> None:
+    """`langgraph dockerfile` / `langgraph build`: the image installs tradeflow's dependencies from uv.lock.
+
+    Before, the generated Dockerfile resolved pyproject.toml's ranges afresh (`pip install -e .`), so the image
+    could serve with versions no test had run.
+    """
     target = tmp_path / "Dockerfile"
     cli = Path(sys.executable).parent / "langgraph"
-    env = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1"}
+    env = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGGRAPH_NO_VERSION_CHECK": "true"}
     proc = subprocess.run(
         [str(cli), "dockerfile", "-c", str(REPO / "langgraph.json"), str(target)],
         capture_output=True,
@@ -53,10 +62,53 @@ def test_langgraph_dockerfile_is_generated(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     dockerfile = target.read_text()
-    assert dockerfile.startswith("FROM langchain/langgraph-api:3.11")
+    lock = (REPO / "uv.lock").read_text()
+    # The base image serves with the langgraph-api that uv.lock pins (and that `langgraph dev` runs in the tests).
+    assert CONFIG["api_version"] == _locked_version(lock, "langgraph-api")
+    assert dockerfile.startswith(f"FROM langchain/langgraph-api:{CONFIG['api_version']}-py{CONFIG['python_version']}\n")
+    lines = dockerfile.splitlines()
+    copy = lines.index("COPY pyproject.toml uv.lock /tmp/tradeflow-lock/")
+    install = next(i for i, line in enumerate(lines) if line.startswith("RUN uv export --project /tmp/tradeflow-lock"))
+    local_package = next(i for i, line in enumerate(lines) if line.startswith("ADD . /deps/"))
+    assert copy < install < local_package  # the lock's versions are in place before the CLI installs tradeflow
+    for flag in ("--frozen", "--no-dev", "--no-emit-project", "-r /tmp/tradeflow-lock/requirements.txt"):
+        assert flag in lines[install], flag
     deps = f"/deps/{REPO.name}"  # the CLI names the folder after the checkout
     assert f"{deps}/core/persistence.py:server_checkpointer" in dockerfile
     assert f"{deps}/graphs/trade_break_triage/graph.py:graph" in dockerfile
+    # The checked-in copy that docker compose --profile licensed builds is this one (`make dockerfile`).
+    check = subprocess.run(
+        [sys.executable, str(REPO / "deploy" / "docker" / "langgraph_api_dockerfile.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert check.returncode == 0, check.stderr
+    checked_in = (REPO / "deploy" / "docker" / "langgraph-api.Dockerfile").read_text()
+    assert dockerfile.replace(deps, "/deps/tradeflow") in checked_in
+
+
+def test_uv_export_of_the_lock_pins_every_dependency(tmp_path: Path) -> None:
+    """The export the image runs (its flags copied from langgraph.json) yields exact pins, and no dev tools."""
+    line = next(line for line in CONFIG["dockerfile_lines"] if line.startswith("RUN uv export"))
+    export = line.removeprefix("RUN ").split(" && ")[0].split()
+    project = tmp_path / "lock"
+    project.mkdir()
+    for name in ("pyproject.toml", "uv.lock"):
+        (project / name).write_bytes((REPO / name).read_bytes())
+    uv = REPO / ".tools" / "bin" / "uv"
+    export = [str(uv), *export[1:]]
+    export[export.index("--project") + 1] = str(project)
+    export[export.index("--output-file") + 1] = str(project / "requirements.txt")
+    proc = subprocess.run(export, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    pins = [line.split(" ;")[0] for line in (project / "requirements.txt").read_text().splitlines() if "==" in line]
+    names = {pin.split("==")[0] for pin in pins}
+    lock = (REPO / "uv.lock").read_text()
+    for dependency in ("langgraph", "langchain-openai", "psycopg", "pydantic-settings"):
+        assert f"{dependency}=={_locked_version(lock, dependency)}" in pins
+    assert not names & {"pytest", "ruff", "mypy", "litellm", "langgraph-api", "langgraph-cli", "tradeflow"}
 
 
 def test_env_example_lists_every_setting_the_code_reads() -> None:
@@ -82,34 +134,6 @@ def test_env_example_lists_every_setting_the_code_reads() -> None:
     assert from_table <= set(example), sorted(from_table - set(example))
     for secret in ("OPENAI_API_KEY", "TRADEFLOW_API_KEY", "LANGSMITH_API_KEY"):
         assert example[secret] == "", f"{secret} must have no value in .env.example"
-
-
-def test_compose_services_are_complete_and_agree_with_env_example() -> None:
-    text = (REPO / "docker-compose.yml").read_text()
-    compose = yaml.safe_load(text)
-    services = compose["services"]
-    assert {"postgres", "redis", "tradeflow"} <= set(services)
-    for name, service in services.items():
-        assert "healthcheck" in service, f"service {name} has no healthcheck"
-        for dependency, condition in service.get("depends_on", {}).items():
-            assert dependency in services
-            assert condition == {"condition": "service_healthy"}
-    build = services["tradeflow"]["build"]
-    assert (REPO / build["context"]).is_dir()
-    for name, service in services.items():  # every file or folder a service mounts from the repo exists
-        for volume in service.get("volumes", []):
-            source = volume.split(":", 1)[0]
-            if source.startswith("./"):
-                assert (REPO / source).exists(), f"{name} mounts {source}, which does not exist"
-    assert {"prometheus", "grafana"} <= set(services)
-    referenced = set(re.findall(r"\$\{([A-Z_]+)", text))
-    assert referenced <= set(_env_example()), sorted(referenced - set(_env_example()))
-    required = set(re.findall(r"\$\{([A-Z_]+):\?", text))
-    assert {"POSTGRES_PASSWORD", "TRADEFLOW_API_KEY"} <= required
-    environment = services["tradeflow"]["environment"]
-    assert environment["DATABASE_URL"].startswith("postgresql://")
-    assert environment["REDIS_URI"] == "redis://redis:6379"
-    assert services["tradeflow"]["ports"] == ["${TRADEFLOW_PORT:-2024}:8000"]
 
 
 def test_readme_quick_start_is_the_ci_command() -> None:

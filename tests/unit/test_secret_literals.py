@@ -67,7 +67,7 @@ def findings(text: str) -> list[tuple[int, str, str]]:
 
 def test_the_patterns_catch_what_they_are_for() -> None:
     samples = [
-        "OPENAI_API_KEY = 'sk-proj-" + "a1B2c3D4e5F6g7H8i9J0k1L2'",
+        "OPENAI_API_KEY = '" + "sk-proj-" + "a1B2c3D4e5F6g7H8i9J0k1L2'",
         "aws = 'AKIA" + "ABCDEFGHIJKLMNOP'",
         "-----BEGIN RSA " + "PRIVATE KEY-----",
         'password="' + 'S3cr3tPassw0rd"',

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from langgraph_sdk.errors import LangGraphError
 
+from tradeflow_airflow.errors import AssetEventError
 from tradeflow_airflow.hooks.airflow_api import AirflowAPIHook
 from tradeflow_airflow.hooks.langgraph import LangGraphHook
 from tradeflow_airflow.runs import RunOutcome, resolved_version
@@ -71,10 +72,37 @@ def mark_outlets(task: BaseOperator, context: Context, outcome: RunOutcome) -> N
             continue
 
 
-def post_asset_events(conn_id: str, outcome: RunOutcome, context: Context) -> None:
-    """Post the run's ``airflow_asset_events`` through Airflow's REST API; XCom ``asset_events`` lists them."""
+def post_asset_events(conn_id: str, outcome: RunOutcome, context: Context, *, strict: bool = False) -> None:
+    """Post the run's ``airflow_asset_events`` through Airflow's REST API; XCom ``asset_events`` lists them.
+
+    An event Airflow does not record (API down, token refused, unknown asset) does not fail a task whose run
+    succeeded: each is logged as a warning and listed in XCom ``asset_event_failures`` (``uri``, ``error``).
+    With ``strict`` the task fails instead, naming every failed event.
+    """
     events = (outcome["values"] or {}).get("airflow_asset_events") or []
     if not events:
         return
-    created = AirflowAPIHook(conn_id).post_asset_events(list(events))
-    context["ti"].xcom_push(key="asset_events", value=[{"id": e.get("id"), "uri": e.get("uri")} for e in created])
+    ids = {"tradeflow_thread_id": outcome["thread_id"], "tradeflow_run_id": outcome["run_id"]}
+    version = resolved_version(outcome["values"])
+    if version is not None:
+        ids |= {"workflow": version["workflow"], "workflow_version": version["version"]}
+    # each event's extra leads back to the run, as the outlets' events do (the workflow's own keys win)
+    events = [{**e, "extra": ids | dict(e.get("extra") or {})} if isinstance(e, dict) else e for e in events]
+    results = AirflowAPIHook(conn_id).send_asset_events(events)
+    ti = context["ti"]
+    ti.xcom_push(key="asset_events", value=[{"id": e.get("id"), "uri": e.get("uri")} for e in results.created])
+    if not results.failed:
+        return
+    ti.xcom_push(key="asset_event_failures", value=results.failed)
+    summary = "; ".join(f"{failure['uri']}: {failure['error']}" for failure in results.failed)
+    if strict:
+        raise AssetEventError(
+            f"{len(results.failed)} asset event(s) of run {outcome['run_id']} were not recorded by Airflow "
+            f"(connection {conn_id!r}): {summary}"
+        )
+    for failure in results.failed:
+        logger.warning(
+            "run %s succeeded but its asset event for %s was not recorded by Airflow (connection %r): %s; "
+            "downstream DAGs on that asset will not run for it (strict_asset_events=True fails the task instead)",
+            outcome["run_id"], failure["uri"], conn_id, failure["error"],
+        )  # fmt: skip

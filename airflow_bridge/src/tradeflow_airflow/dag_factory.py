@@ -120,6 +120,7 @@ def build_dag(
     deferrable: bool = False,
     approval_timeout_s: float = 24 * 3600,
     dag_id_prefix: str = DAG_ID_PREFIX,
+    strict_asset_events: bool = False,
 ) -> DAG:
     """The DAG of one entry; raises WorkflowEntryError (naming the entry) if Airflow refuses a part."""
     tags = ["tradeflow", f"workflow:{entry.workflow or entry.graph}"]
@@ -167,6 +168,7 @@ def build_dag(
                 langgraph_conn_id=langgraph_conn_id,
                 airflow_api_conn_id=airflow_api_conn_id,
                 post_asset_events=True,
+                strict_asset_events=strict_asset_events,
                 outlets=[Asset(uri) for uri in entry.emits],
                 deferrable=defer,
                 poke_interval=1 if not defer else 5,
@@ -181,7 +183,10 @@ def build_dag(
 
 def workflow_dags(*, config_path: Path | None = None, **options: Any) -> dict[str, DAG]:
     """Every good entry's DAG by dag id, for ``globals().update(...)`` in a DAG file; never raises."""
-    factory_keys = {"langgraph_conn_id", "airflow_api_conn_id", "deferrable", "approval_timeout_s", "dag_id_prefix"}
+    factory_keys = {
+        "langgraph_conn_id", "airflow_api_conn_id", "deferrable", "approval_timeout_s", "dag_id_prefix",
+        "strict_asset_events",
+    }  # fmt: skip
     build_options = {k: v for k, v in options.items() if k in factory_keys}
     load_options = {k: v for k, v in options.items() if k not in factory_keys - {"langgraph_conn_id"}}
     load = load_entries(config_path=config_path, **load_options)
@@ -200,7 +205,7 @@ def workflow_dags(*, config_path: Path | None = None, **options: Any) -> dict[st
 
 def check_workflow_entries(*, config_path: Path | None = None, **options: Any) -> None:
     """Raise one WorkflowEntryError naming every bad entry (and an unreachable server), or return."""
-    factory_keys = {"airflow_api_conn_id", "deferrable", "approval_timeout_s", "dag_id_prefix"}
+    factory_keys = {"airflow_api_conn_id", "deferrable", "approval_timeout_s", "dag_id_prefix", "strict_asset_events"}
     load = load_entries(config_path=config_path, **{k: v for k, v in options.items() if k not in factory_keys})
     problems = list(load.problems)
     build_options = {k: v for k, v in options.items() if k in factory_keys | {"langgraph_conn_id"}}

@@ -99,12 +99,24 @@ def run_dag(path: Path, dag_id: str, **test_kwargs: Any) -> DagResult:
 
 
 class AirflowAPIServer(Process):
-    """``airflow api-server`` (core API and the simple auth manager's /auth) on a free port."""
+    """``airflow api-server`` on a free port: the core API, the simple auth manager's /auth, and the execution
+    API the scheduler's task processes report to."""
 
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
         super().__init__(
-            [str(AIRFLOW), "api-server", "-H", "127.0.0.1", "-p", str(self.port), "-w", "1", "--apps", "core"],
+            [
+                str(AIRFLOW),
+                "api-server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-w",
+                "1",
+                "--apps",
+                "core,execution",
+            ],
             cwd=workdir,
             env=dict(os.environ),
             log=workdir / "api-server.log",
@@ -117,3 +129,41 @@ class AirflowAPIServer(Process):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+class AirflowScheduler(Process):
+    """``airflow scheduler`` (LocalExecutor) whose task processes talk to ``api``'s execution API."""
+
+    def __init__(self, workdir: Path, api: AirflowAPIServer) -> None:
+        env = {
+            **os.environ,
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "2",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api.url}/execution/",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            # The API server shares a SQLite file with the scheduler on a loaded 2-core machine: a task's
+            # calls to the execution API can wait on the file lock for longer than the 5 s default.
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
+        }
+        super().__init__([str(AIRFLOW), "scheduler"], cwd=workdir, env=env, log=workdir / "scheduler.log")
+
+
+def parse_dags(*, only: str | None = None) -> subprocess.CompletedProcess[str]:
+    """One pass of the real ``airflow dag-processor`` over the DAGs folder (``only``: a sub-folder's files)."""
+    folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    ignore = folder / ".airflowignore"
+    if only is not None:
+        skipped = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if p.name not in (only,
+                         ".airflowignore"))  # fmt: skip
+        ignore.write_text("".join(f"{name}\n" for name in skipped))
+    try:
+        return subprocess.run(
+            [str(AIRFLOW), "dag-processor", "--num-runs", "1"],
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+    finally:
+        ignore.unlink(missing_ok=True)

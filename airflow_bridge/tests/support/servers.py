@@ -138,6 +138,7 @@ class TradeflowServer(Process):
         if api_key:
             env["TRADEFLOW_API_KEY"] = api_key
         config = _write_config(workdir)
+        self.env, self.workdir = env, workdir
         super().__init__(
             [str(TRADEFLOW), "serve", "--no-reload", "--config", str(config)],
             cwd=workdir,
@@ -149,3 +150,11 @@ class TradeflowServer(Process):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def add_key(self, identity: str, roles: str) -> str:
+        """A stored API key for ``identity`` (``tradeflow keys add``), e.g. a second person to approve a run."""
+        added = subprocess.run(
+            [str(TRADEFLOW), "keys", "add", identity, "--role", roles],
+            cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        return added.stdout.splitlines()[1].strip()

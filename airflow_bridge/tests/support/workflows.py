@@ -82,6 +82,22 @@ BRIEF_SCHEDULE = {
 }  # fmt: skip
 
 
+EMIT_ASSET = """
+# A workflow whose one step emits an Airflow asset event (the operator posts it through Airflow's REST API)
+id: emit_asset
+description: Emits one Airflow asset event
+owner: ops
+input:
+  uri: {type: string, description: The asset URI to emit.}
+  as_of: {type: string, description: The business date.}
+steps:
+  - id: announce
+    type: tool
+    tool: emit_asset_event
+    args: {uri: "{uri}", extra: {as_of: "{as_of}", step: announce}}
+"""
+
+
 def publish_catalog(url: str, api_key: str) -> Catalog:
     """Publish the session's specs, each problem of the factory represented once:
 
@@ -90,7 +106,8 @@ def publish_catalog(url: str, api_key: str) -> Catalog:
     * ``trade_break_triage``: no schedule, so no DAG;
     * ``broken_assets``: an asset URI the server takes but Airflow's factory refuses (a named import error);
     * ``unlabelled``: a schedule whose label points at nothing (a named import error);
-    * ``ab_brief`` v1 and v2 under a running 50/50 experiment on ``production``.
+    * ``ab_brief`` v1 and v2 under a running 50/50 experiment on ``production``;
+    * ``emit_asset``: one step, ``emit_asset_event`` of the input's ``uri``.
     """
     client = WorkflowsClient(url, api_key)
     client.publish(spec_text("market_brief", schedule=BRIEF_SCHEDULE))
@@ -111,5 +128,7 @@ def publish_catalog(url: str, api_key: str) -> Catalog:
         "ab_brief",
         [{"name": "control", "weight": 0.5, "version": 1}, {"name": "treatment", "weight": 0.5, "version": 2}],
     )
+    client.publish(EMIT_ASSET)
+    client.label("emit_asset", "production", 1)
     workflows = {item["workflow"]: item for item in client.get("/workflows")}
     return Catalog(url, api_key, workflows, experiment)

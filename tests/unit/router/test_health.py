@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from router.config import BreakerPolicy, LatencyPrior
-from router.health import BreakerState, CircuitBreaker, LatencyStats
+from core.prices import Price
+from router.config import BackendConfig, BreakerPolicy, LatencyPrior
+from router.health import BackendHealth, BreakerState, CircuitBreaker, LatencyStats
+from router.policy import BackendTable
 
 
 def _breaker() -> CircuitBreaker:
@@ -78,3 +80,37 @@ def test_latency_ewma_tracks_measurements_and_p95() -> None:
     for total in [1.0] * 18 + [9.0, 9.5]:
         stats.observe(ttft_s=0.1, total_s=total, output_tokens=2)
     assert stats.p95_s == 9.0
+
+
+def _health() -> BackendHealth:
+    backend = BackendConfig(name="b", kind="openai", model="m", context_window=8000, max_output_tokens=1000)
+    table = BackendTable([backend], [Price(1.0, 1.0, 1.0, "test")])
+    return BackendHealth([backend], BreakerPolicy(failure_threshold=1, open_s=1.0, max_open_s=4.0), table)
+
+
+def test_only_the_trial_calls_holder_gives_it_back() -> None:
+    """Regression: release() gave back whatever trial call was in flight, so a call cancelled after passing the
+    closed breaker (or one whose expired claim was taken over) freed another caller's trial, and a second
+    trial call went out at once to a backend that had just failed."""
+    health = _health()
+    plain = health.acquire("b", 0.0)
+    assert plain == 0  # through the closed breaker: nothing to give back
+    health.failed("b", 0.0, severe=True)
+    trial = health.acquire("b", 1.5)
+    assert trial
+    health.release("b", plain)  # the earlier call is cancelled now
+    assert health.acquire("b", 1.5) is None  # the trial is still the holder's
+    health.release("b", trial)
+    assert health.acquire("b", 1.5)
+
+
+def test_an_expired_claims_holder_does_not_free_its_successor() -> None:
+    health = _health()
+    health.failed("b", 0.0, severe=True)
+    first = health.acquire("b", 1.5)
+    second = health.acquire("b", 1.5 + health.claim_hold_s + 1)  # the first claim counts as abandoned
+    assert first
+    assert second
+    assert first != second
+    health.release("b", first)
+    assert health.acquire("b", 1.5 + health.claim_hold_s + 1) is None

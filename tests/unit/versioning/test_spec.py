@@ -133,6 +133,24 @@ def test_the_schema_file_is_where_docs_say() -> None:
     assert SCHEMA_FILE == Path(__file__).resolve().parents[3] / "workflows" / "spec.schema.json"
 
 
+@pytest.mark.parametrize(
+    ("condition", "problem"),
+    [
+        ("x > 0 or " * 400 + "True", "characters long; at most 2,000 allowed"),
+        ("-" * 1_500 + "1 > 0", "nests deeper than 32 levels"),
+        ("not " * 300 + "True", "nests deeper than 32 levels"),
+        ("len(note) in [" + "1," * 450 + "]", "more than 400 parts"),
+    ],
+)
+def test_a_huge_or_too_deep_branch_condition_is_refused_naming_the_field(condition: str, problem: str) -> None:
+    """Broke: a long or deeply nested `when` crashed validation with RecursionError or MemoryError (or spent
+    seconds), instead of an error naming the step's field."""
+    text = GOOD.replace('"len(note) > 3"', json.dumps(condition))
+    [found] = problems_of(text)
+    assert found.startswith("brief_check.yaml:17: steps[1].cases[0].when: expression ")
+    assert problem in found
+
+
 @pytest.mark.parametrize("cron", ["61 * * * *", "* * 32 * *", "0 0 * * 8", "0 25 * * 1-5"])
 def test_a_cron_airflow_would_refuse_is_refused_at_publish(cron: str) -> None:
     """Five well-formed fields with a value out of range used to pass, and the DAG factory failed on them later."""

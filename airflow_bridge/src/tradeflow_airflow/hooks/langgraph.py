@@ -18,6 +18,7 @@ from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
 
 from tradeflow_airflow import __version__
 from tradeflow_airflow.errors import ConnectionConfigError
+from tradeflow_airflow.hooks.urls import base_url
 
 logger = logging.getLogger(__name__)
 
@@ -26,18 +27,10 @@ MIN_TIMEOUT_S = 10.0
 
 
 def server_url(conn: Connection) -> str:
-    """The server's base URL from a connection's host (with or without scheme), port and schema."""
-    host = (conn.host or "").strip().rstrip("/")
-    if not host:
-        raise ConnectionConfigError(
-            f"connection {conn.conn_id!r}: host is empty; expected the tradeflow server URL, e.g. http://127.0.0.1:2024"
-        )
-    if "://" not in host:
-        scheme = str(conn.extra_dejson.get("scheme") or "http")
-        host = f"{scheme}://{host}"
-        if conn.port:
-            host = f"{host}:{conn.port}"
-    return host
+    """The server's base URL from a connection's host (with or without scheme, port, path), port and scheme."""
+    scheme = conn.extra_dejson.get("scheme")
+    return base_url(conn.conn_id, conn.host, conn.port, str(scheme) if scheme else None,
+                    "the tradeflow server URL, e.g. http://127.0.0.1:2024")  # fmt: skip
 
 
 def request_timeout(conn: Connection) -> float:

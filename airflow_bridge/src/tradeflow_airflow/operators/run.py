@@ -90,6 +90,8 @@ class LangGraphRunOperator(BaseOperator):
         on_interrupt: what an interrupted run does to the task: ``succeed`` (default), ``skip`` or ``fail``.
         post_asset_events: post the run's ``airflow_asset_events`` after success (off where a later task,
             such as the approval sensor of a generated DAG, ends the workflow).
+        strict_asset_events: fail the task when Airflow does not record one of those events (default: a
+            warning and XCom ``asset_event_failures``; the run succeeded).
         deferrable: wait in the triggerer instead of the worker.
     """
 
@@ -120,6 +122,7 @@ class LangGraphRunOperator(BaseOperator):
         airflow_api_conn_id: str = AirflowAPIHook.default_conn_name,
         on_interrupt: OnInterrupt = "succeed",
         post_asset_events: bool = True,
+        strict_asset_events: bool = False,
         deferrable: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -149,6 +152,7 @@ class LangGraphRunOperator(BaseOperator):
         self.airflow_api_conn_id = airflow_api_conn_id
         self.on_interrupt = on_interrupt
         self.post_asset_events = post_asset_events
+        self.strict_asset_events = strict_asset_events
         self.deferrable = deferrable
         self._running: tuple[str, str] | None = None
 
@@ -238,7 +242,7 @@ class LangGraphRunOperator(BaseOperator):
         values = outcome["values"] or {}
         mark_outlets(self, context, outcome)
         if self.post_asset_events:
-            post_asset_events(self.airflow_api_conn_id, outcome, context)
+            post_asset_events(self.airflow_api_conn_id, outcome, context, strict=self.strict_asset_events)
         return values.get("output") if self.workflow else values
 
     def _interrupted(self, outcome: RunOutcome) -> dict[str, Any]:

@@ -45,6 +45,8 @@ class LangGraphThreadSensor(BaseSensorOperator):
         post_asset_events: post the finished run's ``airflow_asset_events`` (on in generated DAGs, where
             this sensor is the task that ends the workflow; off by default so that an operator and a
             sensor on one thread do not post twice).
+        strict_asset_events: fail the task when Airflow does not record one of those events (default: a
+            warning and XCom ``asset_event_failures``; the run succeeded).
         deferrable: wait in the triggerer.
     """
 
@@ -57,6 +59,7 @@ class LangGraphThreadSensor(BaseSensorOperator):
         langgraph_conn_id: str = LangGraphHook.default_conn_name,
         airflow_api_conn_id: str = AirflowAPIHook.default_conn_name,
         post_asset_events: bool = False,
+        strict_asset_events: bool = False,
         deferrable: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -65,6 +68,7 @@ class LangGraphThreadSensor(BaseSensorOperator):
         self.langgraph_conn_id = langgraph_conn_id
         self.airflow_api_conn_id = airflow_api_conn_id
         self.post_asset_events = post_asset_events
+        self.strict_asset_events = strict_asset_events
         self.deferrable = deferrable
 
     def execute(self, context: Context) -> Any:
@@ -107,5 +111,5 @@ class LangGraphThreadSensor(BaseSensorOperator):
         _check(outcome)
         mark_outlets(self, context, outcome)
         if self.post_asset_events:
-            post_asset_events(self.airflow_api_conn_id, outcome, context)
+            post_asset_events(self.airflow_api_conn_id, outcome, context, strict=self.strict_asset_events)
         return outcome["values"] or {}

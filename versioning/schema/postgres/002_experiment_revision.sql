@@ -1,0 +1,2 @@
+-- Every ramp or stop bumps an experiment's revision: a change made from an older revision is refused.
+ALTER TABLE workflow_experiments ADD COLUMN IF NOT EXISTS revision integer NOT NULL DEFAULT 0;
