@@ -14,6 +14,7 @@ from analytics.rows import Row
 from analytics.sqlite_store import SqliteStore
 from analytics.store import PostgresStore, Store
 from analytics.writer import RowWriter
+from core.errors import SettingsError
 from core.prices import PriceTable
 from core.settings import Settings, get_settings
 
@@ -68,11 +69,18 @@ def handler() -> AnalyticsHandler:
     return AnalyticsHandler(metrics(), _enqueue, _prices)
 
 
+def _hooks_on() -> bool:
+    """False only with TRADEFLOW_SERVER_HOOKS=off (benchmarks: the graph served bare, to measure the handler)."""
+    try:
+        return settings().server_hooks
+    except SettingsError:
+        return True  # a graph module is imported before the entry point reports the bad setting, naming it
+
+
 def instrument(graph: GraphT, graph_id: str, version: str | None = None) -> GraphT:
     """The graph with the analytics handler, its id and (when known) its version in every run's config."""
     metadata = {"graph_id": graph_id} | ({"workflow_version": version} if version else {})
-    # TRADEFLOW_SERVER_HOOKS=off (benchmarks only) serves the graph bare, to measure what the handler costs.
-    callbacks = [handler()] if settings().server_hooks else []
+    callbacks = [handler()] if _hooks_on() else []
     config: Any = {"callbacks": callbacks, "metadata": metadata}
     instrumented: GraphT = graph.with_config(config)  # type: ignore[attr-defined]
     return instrumented
