@@ -9,18 +9,15 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
 import pytest
 
-from tests.support.langgraph_server import REPO, TRADEFLOW, free_port, write_config
+from tests.support.langgraph_server import REPO, DevServer
 from tests.support.postgres import scratch_database
 
 AEGRA_PYTHON = REPO / "deploy" / "aegra" / ".venv" / "bin" / "python"
@@ -77,54 +74,24 @@ def aegra_databases() -> Iterator[Databases]:
         yield Databases(server, tradeflow)
 
 
-class AegraServer:
-    """One Aegra process; ``start`` waits for ``/health``."""
+class AegraServer(DevServer):
+    """One Aegra process (``tradeflow serve --server aegra``); ``start`` waits for ``/health``."""
+
+    SERVE_ARGS = ("--server", "aegra")
+    HEALTH_PATH = "/health"
+    HEALTH_TIMEOUT_S = 2.0
+    START_TIMEOUT_S = 90.0
+    LABEL = "Aegra"
 
     def __init__(
         self, workdir: Path, env: dict[str, str], port: int | None = None, name: str = "aegra", auth: bool = True
     ) -> None:
-        self.workdir = workdir
-        self.auth = auth
-        self.port = port or free_port()
-        self.env = {**env, "TRADEFLOW_PORT": str(self.port), "TRADEFLOW_HOST": "127.0.0.1"}
-        self.log_path = workdir / f"{name}-{self.port}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(workdir, env, port, auth, name)
 
     @property
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
-
-    def start(self, timeout_s: float = 90.0) -> AegraServer:
-        config = write_config(self.workdir, self.auth)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [str(TRADEFLOW), "serve", "--server", "aegra", "--config", str(config)],
-            cwd=self.workdir,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Aegra exited with {self.process.returncode}:\n{self.output()[-4000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        self.stop()
-        raise RuntimeError(f"Aegra did not answer /health within {timeout_s}s:\n{self.output()[-4000:]}")
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def kill(self) -> None:
         """``kill -9`` the server (its whole process group): no shutdown, no lease released."""
@@ -134,24 +101,6 @@ class AegraServer:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        """Stop the server's whole process group (SIGTERM, then SIGKILL after 20 s)."""
-        if self.process is None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
         self.process.wait(timeout=10)
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -48,25 +49,34 @@ def write_config(workdir: Path, auth: bool = True) -> Path:
 
 
 class DevServer:
-    """One ``tradeflow serve`` process; ``start`` waits for ``/ok``."""
+    """One ``tradeflow serve`` process; ``start`` waits for its health route (``/ok``)."""
 
-    def __init__(self, workdir: Path, env: dict[str, str], port: int | None = None, auth: bool = True) -> None:
+    SERVE_ARGS: tuple[str, ...] = ("--no-reload",)
+    HEALTH_PATH = "/ok"
+    HEALTH_TIMEOUT_S = 1.0
+    START_TIMEOUT_S = 60.0
+    LABEL = "server"
+
+    def __init__(
+        self, workdir: Path, env: dict[str, str], port: int | None = None, auth: bool = True, name: str = "server"
+    ) -> None:
         self.workdir = workdir
         self.auth = auth
         self.port = port or free_port()
         self.env = {**env, "TRADEFLOW_PORT": str(self.port), "TRADEFLOW_HOST": "127.0.0.1"}
-        self.log_path = workdir / f"server-{self.port}.log"
+        self.log_path = workdir / f"{name}-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 60.0) -> DevServer:
+    def start(self, timeout_s: float | None = None) -> Self:
+        timeout_s = self.START_TIMEOUT_S if timeout_s is None else timeout_s
         config = write_config(self.workdir, self.auth)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [str(TRADEFLOW), "serve", "--no-reload", "--config", str(config)],
+            [str(TRADEFLOW), "serve", *self.SERVE_ARGS, "--config", str(config)],
             cwd=self.workdir,
             env=self.env,
             stdout=log,
@@ -76,15 +86,18 @@ class DevServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.output()[-4000:]}")
+                raise RuntimeError(f"{self.LABEL} exited with {self.process.returncode}:\n{self.output()[-4000:]}")
             try:
-                if httpx.get(f"{self.url}/ok", timeout=1).status_code == 200:
+                health = httpx.get(f"{self.url}{self.HEALTH_PATH}", timeout=self.HEALTH_TIMEOUT_S)
+                if health.status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.25)
         self.stop()
-        raise RuntimeError(f"server did not answer /ok within {timeout_s}s:\n{self.output()[-4000:]}")
+        raise RuntimeError(
+            f"{self.LABEL} did not answer {self.HEALTH_PATH} within {timeout_s}s:\n{self.output()[-4000:]}"
+        )
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
