@@ -17,6 +17,7 @@ from typing import Any, Literal
 import psycopg
 
 from access.errors import KeyStoreError
+from core.connections import reuse_or_connect
 from core.settings import redact_url
 
 SCHEMA_DIR = Path(__file__).with_name("schema")
@@ -39,16 +40,7 @@ class AccessDB:
         return redact_url(self.url) if self.url else str(self.sqlite_path)
 
     def _connect(self) -> Any:
-        if self.dialect == "postgres":
-            if self._conn is None or self._conn.closed or self._conn.broken:
-                self._conn = psycopg.connect(str(self.url), autocommit=True, connect_timeout=5)
-            return self._conn
-        if self._conn is None:
-            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                str(self.sqlite_path), check_same_thread=False, isolation_level=None, timeout=30
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn = reuse_or_connect(self._conn, self.url, self.sqlite_path)
         return self._conn
 
     def _migrate(self, conn: Any) -> None:

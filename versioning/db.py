@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 import psycopg
 from psycopg.types.json import Jsonb
 
+from core.connections import reuse_or_connect
 from core.settings import redact_url
 from versioning.errors import ConflictError, StoreError
 
@@ -110,15 +111,7 @@ class VersioningDB:
 
     # --- connections ---------------------------------------------------------------------------
     def _connect(self) -> Any:
-        if self.dialect == "postgres":
-            if self._conn is None or self._conn.closed or self._conn.broken:
-                self._conn = psycopg.connect(str(self.url), autocommit=True, connect_timeout=5)
-            return self._conn
-        if self._conn is None:
-            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(str(self.sqlite_path), check_same_thread=False, isolation_level=None,
-                                         timeout=30)  # fmt: skip
-            self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn = reuse_or_connect(self._conn, self.url, self.sqlite_path)
         return self._conn
 
     def migrate(self) -> None:
