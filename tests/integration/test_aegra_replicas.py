@@ -225,3 +225,4 @@ def test_prometheus_scrapes_both_replicas(replicas: list[AegraServer], tmp_path:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        log.close()

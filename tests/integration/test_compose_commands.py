@@ -101,6 +101,7 @@ def test_prometheus_runs_the_compose_command_line(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        log.close()
 
 
 # --- Postgres ---------------------------------------------------------------------------------------------

@@ -191,6 +191,7 @@ async def test_real_prometheus_evaluates_every_dashboard_and_rule_expression(ser
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        log.close()
 
 
 def test_metrics_are_merged_across_worker_processes(tmp_path: Path) -> None:
