@@ -71,15 +71,22 @@ class Delegation:
         return {"identity": self.owner, "roles": [], "permissions": [], "is_authenticated": True, "delegation": claims}
 
 
+def _plain(value: Any) -> Mapping[str, Any] | None:
+    """A nested user field as a mapping (langgraph-api wraps nested dicts in its own ``DotDict``)."""
+    if isinstance(value, Mapping):
+        return value
+    as_dict = getattr(value, "dict", None)
+    found = as_dict() if callable(as_dict) else None
+    return found if isinstance(found, Mapping) else None
+
+
 def delegation_from_user(user: Any) -> Delegation | None:
     """The delegation a server's user object carries (as :meth:`Delegation.as_user` made it), or None."""
     if user is None:
         return None
-    claims = user.get("delegation") if isinstance(user, Mapping) else getattr(user, "delegation", None)
-    if claims is None and not isinstance(user, Mapping) and callable(getattr(user, "get", None)):
-        claims = user.get("delegation")
+    claims = _plain(user.get("delegation") if isinstance(user, Mapping) else getattr(user, "delegation", None))
     caller = caller_from_user(user)
-    if not isinstance(claims, Mapping) or caller is None:
+    if claims is None or caller is None:
         return None
     approver = claims.get("approver")
     roles = claims.get("approver_roles") or ()

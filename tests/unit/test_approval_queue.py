@@ -52,7 +52,8 @@ def test_a_credential_is_one_approver_one_thread_one_answer_once(tmp_path: Path)
     queue = _queue(tmp_path)
     queue.announce("t1", "trade_break_triage", "dave", REQUEST)
     token = queue.claim("t1", "dave", BOB, ANSWER)
-    assert token is not None and token.startswith("tfd_")
+    assert token is not None
+    assert token.startswith("tfd_")
     assert queue.claim("t1", "dave", Caller("eve", ("approver",)), ANSWER) is None  # one approver at a time
     assert queue.claim("t2", "dave", BOB, ANSWER) is None  # nothing waits there
     delegation = queue.delegation(token)
@@ -84,6 +85,18 @@ def test_the_user_a_delegation_makes_is_the_owner_with_no_roles_acting_for_the_a
     user = delegation.as_user()
     assert caller_from_user(user) == Caller("dave", ())
     assert delegation_from_user(user) == delegation
+
+    class DotDict:  # how langgraph-api wraps the nested dicts of the user the hook returns (the server test runs it)
+        def __init__(self, value: dict[str, Any]) -> None:
+            self._dict = value
+
+        def dict(self) -> dict[str, Any]:
+            return self._dict
+
+    class Proxy:
+        identity, roles, delegation = "dave", [], DotDict(user["delegation"])
+
+    assert delegation_from_user(Proxy()) == delegation
     assert approver_from_config({"configurable": {"langgraph_auth_user": user}}) == BOB
     assert approver_from_config({"configurable": {"langgraph_auth_user": {"identity": "bob"}}}) is None
     assert "tfd_" not in repr(user)  # the credential itself is never in what the run sees
