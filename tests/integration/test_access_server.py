@@ -86,6 +86,12 @@ def key(server: SecuredServer, identity: str) -> dict[str, str]:
     return {"x-api-key": server.keys[identity]}
 
 
+def error_text(response: httpx.Response) -> str:
+    """A refusal's message: tradeflow's routes say error; the server's, detail (langgraph-api) or message (Aegra)."""
+    found = response.json()
+    return str(found.get("message") or found.get("detail") or found.get("error"))
+
+
 async def status_of(call: Any) -> int:
     try:
         await call
@@ -147,7 +153,7 @@ async def test_a_viewer_cannot_run_approve_or_publish(secured: SecuredServer, ht
     refused = await http.post("/runs/wait", json={"assistant_id": "heartbeat", "input": {"message": "x"}},
                               headers={"x-api-key": secured.keys["vic"]})  # fmt: skip
     assert refused.status_code == 403
-    assert "needs the operator role" in refused.json()["detail"]
+    assert "needs the operator role" in error_text(refused)
     assert (await http.get("/approvals", headers=key(secured, "vic"))).status_code == 403
     approve = await http.post(f"/approvals/{waiting}", json={"decision": "approve"}, headers=key(secured, "vic"))
     assert approve.status_code == 403
@@ -228,8 +234,7 @@ async def test_four_eyes_on_trade_break_approvals(secured: SecuredServer, http: 
     async def refused(identity: str | None, body: object, thread_id: str = thread) -> tuple[int, str]:
         headers = key(secured, identity) if identity else {"x-api-key": "tfk_0000_wrong"}
         response = await http.post(f"/approvals/{thread_id}", json=body, headers=headers)
-        found = response.json()  # the server's own 401 says detail (langgraph-api) or message (Aegra)
-        return response.status_code, str(found.get("error") or found.get("detail") or found.get("message"))
+        return response.status_code, error_text(response)
 
     status, error = await refused("dave", {"decision": "approve"})
     assert status == 403
