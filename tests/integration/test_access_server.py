@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 from access.approvals import ApprovalQueue
@@ -27,6 +26,7 @@ from access.roles import Caller
 from tests.conftest import model_env
 from tests.doubles.llm_server import LLMServerDouble
 from tests.support.examples import example_input
+from tests.support.sdk import get_client
 from tests.support.secured_server import BODY_LIMIT, METRICS_TOKEN, SERVERS, SecuredServer, secured_env
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -43,6 +43,8 @@ def secured(
     server = SERVERS[request.param](workdir, secured_env(workdir, model_env(llm_server)))
     yield server
     server.stop()
+    if request.param in _ACCESS_DBS:
+        _ACCESS_DBS.pop(request.param).close()
 
 
 # Where Aegra 0.11 differs from langgraph-api, so that these tests cannot pass there as written (docs/scaling.md).
@@ -71,8 +73,15 @@ async def http(secured: SecuredServer) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+_ACCESS_DBS: dict[str, AccessDB] = {}
+
+
 def access_db(server: SecuredServer) -> AccessDB:
-    return AccessDB(server.env.get("DATABASE_URL"), Path(server.env["TRADEFLOW_DATA_DIR"]) / "access.sqlite")
+    """The server's access database, opened once per server and closed with it (``secured``)."""
+    if server.name not in _ACCESS_DBS:
+        data = Path(server.env["TRADEFLOW_DATA_DIR"])
+        _ACCESS_DBS[server.name] = AccessDB(server.env.get("DATABASE_URL"), data / "access.sqlite")
+    return _ACCESS_DBS[server.name]
 
 
 def audit(server: SecuredServer) -> ApprovalAudit:

@@ -18,7 +18,6 @@ import httpx
 import psycopg
 import pytest
 import yaml
-from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 from access.audit import ApprovalAudit
@@ -39,6 +38,7 @@ from tests.support.aegra_server import (
 )
 from tests.support.examples import example_input
 from tests.support.langgraph_server import free_port
+from tests.support.sdk import get_client
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres, pytest.mark.slow]
 APPROVAL = {"approved": True, "comment": "price confirmed"}

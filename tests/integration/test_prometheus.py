@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from langgraph_sdk import get_client
 
 from analytics.dashboards.build import DASHBOARDS
 from graphs.workflows import repo_workflow
@@ -23,6 +22,7 @@ from tests.conftest import model_env
 from tests.doubles.llm_server import LLMServerDouble
 from tests.support.examples import example_input
 from tests.support.langgraph_server import DevServer, free_port, start_with_double
+from tests.support.sdk import get_client
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]

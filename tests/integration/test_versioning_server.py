@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 from access.db import AccessDB
@@ -20,6 +19,7 @@ from tests.conftest import model_env
 from tests.doubles.llm_server import LLMServerDouble
 from tests.support.examples import example_input
 from tests.support.langgraph_server import DevServer
+from tests.support.sdk import get_client
 from tests.support.versioning import variant
 
 pytestmark = [pytest.mark.server]
