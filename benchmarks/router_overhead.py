@@ -3,7 +3,8 @@
 * One asyncio stub server (benchmarks/stub_llm.py) in its own process answers every client.
 * Each client runs in its own long-lived worker process: a direct ``ChatOpenAI.ainvoke`` (the baseline),
   ``RoutedChatModel`` over 3 and over 100 backends, LangGraph's own floor for the subgraph's shape (three nodes,
-  conditional edges, the middle one making the same ChatOpenAI call), the router subgraph, the ``llm_router`` graph
+  routed with ``Command(goto=...)`` as the subgraph is, the middle one making the same ChatOpenAI call; and the
+  same with conditional edges, the subgraph's earlier shape), the router subgraph, the ``llm_router`` graph
   as the server
   runs it (analytics handler attached, rows written to SQLite), and LiteLLM's ``Router.acompletion`` with prices
   set (when litellm is installed; ``make bench`` installs it). No client shares a process or an event loop with
@@ -44,12 +45,14 @@ from typing_extensions import TypedDict
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 PROMPT = "Summarise the settlement break in one sentence."
-CLIENTS = ("chatopenai", "routed_3", "routed_100", "langgraph_floor", "subgraph", "llm_router_graph", "litellm")
+CLIENTS = ("chatopenai", "routed_3", "routed_100", "langgraph_floor", "langgraph_floor_branches", "subgraph",
+           "llm_router_graph", "litellm")  # fmt: skip
 LABELS = {
     "chatopenai": "chatopenai",
     "routed_3": "routed_chat_model_3_backends",
     "routed_100": "routed_chat_model_100_backends",
     "langgraph_floor": "langgraph_three_node_floor",
+    "langgraph_floor_branches": "langgraph_three_node_floor_conditional_edges",
     "subgraph": "router_subgraph",
     "llm_router_graph": "llm_router_graph_with_analytics",
     "litellm": "litellm_router_acompletion",
@@ -113,8 +116,8 @@ def _client(kind: str, base_url: str) -> Callable[[], Awaitable[object]]:
         )  # fmt: skip
         payload = [{"role": "user", "content": PROMPT}]
         return lambda: lite.acompletion(model="desk", messages=payload)
-    if kind == "langgraph_floor":
-        return _floor(base_url)
+    if kind in ("langgraph_floor", "langgraph_floor_branches"):
+        return _floor(base_url, commands=kind == "langgraph_floor")
     workdir = Path(tempfile.mkdtemp(prefix="tradeflow-bench-"))
     _setup_tradeflow(base_url, 100 if kind == "routed_100" else 3, workdir)
     if kind in ("routed_3", "routed_100"):
@@ -138,33 +141,39 @@ class _FloorState(TypedDict, total=False):
     attempts: Annotated[list[dict[str, Any]], operator.add]
 
 
-def _floor(base_url: str) -> Callable[[], Awaitable[object]]:
-    """The subgraph's shape with nothing of the router in it: what LangGraph itself costs around the call."""
+def _floor(base_url: str, *, commands: bool) -> Callable[[], Awaitable[object]]:
+    """The subgraph's shape with nothing of the router in it: what LangGraph itself costs around the call.
+
+    ``commands``: rank and call route with ``Command(goto=...)`` as the router subgraph does; otherwise with
+    conditional edges (the subgraph's earlier shape, which re-reads the state after each of those nodes).
+    """
     from langchain_core.messages import HumanMessage
     from langchain_openai import ChatOpenAI
     from langgraph.graph import END, START, StateGraph
+    from langgraph.types import Command
     from pydantic import SecretStr
 
-    State = _FloorState
     direct = ChatOpenAI(model="test-model", api_key=SecretStr("k"), base_url=base_url, max_retries=0)
 
-    async def rank(state: State) -> dict[str, Any]:
-        return {"attempts": []}
+    async def rank(state: _FloorState) -> Any:
+        return Command(update={"attempts": []}, goto="call_backend") if commands else {"attempts": []}
 
-    async def call(state: State) -> dict[str, Any]:
+    async def call(state: _FloorState) -> Any:
         reply = await direct.ainvoke([HumanMessage(state["prompt"])])
-        return {"answer": reply.text, "attempts": [{"backend": "stub"}]}
+        update = {"answer": reply.text, "attempts": [{"backend": "stub"}]}
+        return Command(update=update, goto="account") if commands else update
 
-    async def account(state: State) -> dict[str, Any]:
+    async def account(state: _FloorState) -> dict[str, Any]:
         return {}
 
-    builder = StateGraph(State)
-    builder.add_node("rank_backends", rank)
-    builder.add_node("call_backend", call)
+    builder = StateGraph(_FloorState)
+    builder.add_node("rank_backends", rank, destinations=("call_backend", "account"))
+    builder.add_node("call_backend", call, destinations=("call_backend", "account"))
     builder.add_node("account", account)
     builder.add_edge(START, "rank_backends")
-    builder.add_conditional_edges("rank_backends", lambda s: "call_backend", ["call_backend", "account"])
-    builder.add_conditional_edges("call_backend", lambda s: "account", ["call_backend", "account"])
+    if not commands:
+        builder.add_conditional_edges("rank_backends", lambda s: "call_backend", ["call_backend", "account"])
+        builder.add_conditional_edges("call_backend", lambda s: "account", ["call_backend", "account"])
     builder.add_edge("account", END)
     graph = builder.compile()
     return lambda: graph.ainvoke({"prompt": PROMPT})
