@@ -8,7 +8,8 @@ graph: the least a resolve-then-run-as-subgraph graph costs), and three checkpoi
 Each variant runs in its own process; rounds are interleaved (one round of each in turn, the order rotated),
 and each figure is the median of the rounds' medians. The workflow is the market brief's figures step alone
 (a tool step, no model call), so model latency does not drown the overhead; every variant checkpoints to an
-in-memory saver, one thread per run, as a served run checkpoints. The load average is printed before and after.
+in-memory saver, one thread per run, as a served run checkpoints. The load average is printed before and after,
+and each worker's CPU time per run beside the latencies (what it costs whatever else a shared machine runs).
 
 ``--compare-tree DIR`` also runs ``versioned_workflow`` from another checkout (say, ``main`` in a worktree) in
 the same rounds, printed as ``previous_*``: a change measured against what it replaces, in the same minutes.
@@ -98,7 +99,7 @@ def _resolve_then_subgraph(graph: Any) -> Any:
 
 
 def _worker(variant: str, root: str, tree: Path) -> None:
-    """Serve rounds: read a number of runs from stdin, make them, answer with their median (seconds)."""
+    """Serve rounds: read a number of runs from stdin, make them, answer with their median and CPU time per run."""
     sys.path.insert(0, str(tree))  # the checkout whose code runs (this one, or --compare-tree's)
     from langgraph.checkpoint.memory import InMemorySaver
 
@@ -133,8 +134,10 @@ def _worker(variant: str, root: str, tree: Path) -> None:
         loop.run_until_complete(one())  # warm caches and code paths
     print("ready", flush=True)
     for line in sys.stdin:
+        cpu = time.process_time()
         samples = [loop.run_until_complete(one()) for _ in range(int(line))]
-        print(json.dumps(statistics.median(samples)), flush=True)
+        cpu_per_run = (time.process_time() - cpu) / len(samples)
+        print(json.dumps({"p50": statistics.median(samples), "cpu": cpu_per_run}), flush=True)
 
 
 def _spawn(name: str, root: str, tree: Path) -> subprocess.Popen[str]:
@@ -177,7 +180,7 @@ def main() -> None:
             for worker in workers.values():
                 assert worker.stdout is not None
                 assert worker.stdout.readline().strip() == "ready"
-            medians: dict[str, list[float]] = {name: [] for name in workers}
+            medians: dict[str, list[dict[str, float]]] = {name: [] for name in workers}
             names = list(workers)
             for r in range(args.rounds):
                 for name in names[r % len(names) :] + names[: r % len(names)]:  # rotate who goes first
@@ -195,8 +198,9 @@ def main() -> None:
     _report(medians)
 
 
-def _report(medians: dict[str, list[float]]) -> None:
-    p50 = {name: statistics.median(values) * 1e3 for name, values in medians.items()}
+def _report(medians: dict[str, list[dict[str, float]]]) -> None:
+    p50 = {name: statistics.median(r["p50"] for r in rounds) * 1e3 for name, rounds in medians.items()}
+    cpu = {name: statistics.median(r["cpu"] for r in rounds) * 1e3 for name, rounds in medians.items()}
     direct = p50["direct"]
     print(f"load_average_1m_after {os.getloadavg()[0]:.2f}")
     print(f"baseline_compiled_spec_direct_p50 {direct:.2f} ms")
@@ -211,6 +215,12 @@ def _report(medians: dict[str, list[float]]) -> None:
     print(f"langgraph_resolve_then_subgraph_p50 {shape:.2f} ms  # no-op node + the same graph nested")
     print(f"langgraph_resolve_then_subgraph_overhead_p50 {shape - direct:.2f} ms  # LangGraph's floor for the shape")
     print(f"langgraph_three_noop_checkpointed_nodes_p50 {p50['floor_three']:.2f} ms")
+    # CPU time per run of each worker process: what each costs whoever else the shared machine runs.
+    print(f"baseline_compiled_spec_direct_cpu {cpu['direct']:.2f} ms  # CPU time per run")
+    for name, label in (("versioned", "versioned_workflow"), (PREVIOUS + "versioned", "previous_versioned_workflow"),
+                        ("floor_shape", "langgraph_resolve_then_subgraph")):  # fmt: skip
+        if name in cpu:
+            print(f"{label}_overhead_cpu {cpu[name] - cpu['direct']:.2f} ms  # CPU per run over the direct run's")
 
 
 if __name__ == "__main__":
