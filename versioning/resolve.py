@@ -78,7 +78,7 @@ class Resolver:
         self._compiled: dict[tuple[str, int, bool], CompiledWorkflow] = {}
         self._compile_lock = threading.Lock()
 
-    def _fresh(self) -> _Generation:
+    def _fresh(self, load: bool = True) -> _Generation:
         """The generation of the current token (read now, before anything is loaded)."""
         token = self.db.change_token()
         if token is None:
@@ -86,6 +86,8 @@ class Resolver:
         current = self._generation
         if current.token == token:
             return current
+        if not load:
+            raise _NotCached  # a new generation: nothing cached in it (and no lock taken on an event loop)
         with self._generation_lock:
             newest = self._generation.token
             if newest is not None and token < newest:
@@ -110,11 +112,12 @@ class Resolver:
     ) -> Resolution | None:
         """:meth:`resolve` from this process's caches, or None where it would read Git or the database.
 
-        The one read it makes is the change token (on SQLite a ``PRAGMA data_version``, microseconds; on
-        Postgres a counter in memory), so a run on an event loop can resolve without a worker thread.
+        It does no I/O, so a run on an event loop can resolve without a worker thread: the change token must be
+        in memory (Postgres, whose ``LISTEN`` thread keeps it; on SQLite reading it is a database call, so this
+        is always None there) and the label, experiment and commit cached under it.
         """
-        if self._generation.token is None:
-            return None  # no token read yet (the first read may open and migrate the database)
+        if not self.db.change_token_in_memory or self._generation.token is None:
+            return None
         try:
             return self._resolve(workflow, label, version, unit_key, load=False)
         except _NotCached:
@@ -125,7 +128,7 @@ class Resolver:
     ) -> Resolution:
         if not isinstance(workflow, str) or not workflow:
             raise ResolutionError("workflow: expected the id of a published workflow", field="workflow")
-        generation = self._fresh()
+        generation = self._fresh(load)
         if version is not None:
             if isinstance(version, bool) or not isinstance(version, int):
                 raise ResolutionError(f"version: expected a version number, got {version!r}", field="version")
