@@ -14,13 +14,19 @@ and each worker's CPU time per run beside the latencies (what it costs whatever 
 ``--compare-tree DIR`` also runs ``versioned_workflow`` from another checkout (say, ``main`` in a worktree) in
 the same rounds, printed as ``previous_*``: a change measured against what it replaces, in the same minutes.
 
+``--store postgres`` keeps labels and experiments in the local Postgres (a scratch database), as a production
+deployment does: there a cached resolution reads no database (the change token is a counter in memory), so the
+``resolve`` node needs no worker thread; on SQLite it reads ``PRAGMA data_version`` in one.
+
     .venv/bin/python benchmarks/versioning_overhead.py [--rounds 15] [--runs 200] [--compare-tree DIR]
+        [--store sqlite|postgres]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -29,6 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +105,12 @@ def _resolve_then_subgraph(graph: Any) -> Any:
     return builder
 
 
-def _worker(variant: str, root: str, tree: Path) -> None:
+def _env(root: str, url: str | None) -> dict[str, str]:
+    env = {"TRADEFLOW_DATA_DIR": f"{root}/data", "TRADEFLOW_WORKFLOWS_REPO": f"{root}/w.git"}
+    return env | ({"DATABASE_URL": url} if url else {})
+
+
+def _worker(variant: str, root: str, tree: Path, url: str | None) -> None:
     """Serve rounds: read a number of runs from stdin, make them, answer with their median and CPU time per run."""
     sys.path.insert(0, str(tree))  # the checkout whose code runs (this one, or --compare-tree's)
     from langgraph.checkpoint.memory import InMemorySaver
@@ -107,8 +119,10 @@ def _worker(variant: str, root: str, tree: Path) -> None:
     from graphs.versioning_service import VersioningService
     from versioning.subgraph import versioned_builder
 
-    env = {"TRADEFLOW_DATA_DIR": f"{root}/data", "TRADEFLOW_WORKFLOWS_REPO": f"{root}/w.git"}
-    svc = VersioningService(settings_from_mapping(env))
+    svc = VersioningService(settings_from_mapping(_env(root, url)))
+    if url:
+        svc.resolver.db.change_token()  # start the LISTEN thread (what a served process has done long before)
+        assert svc.db.wait_listening()
     payload = json.loads((REPO / "examples" / "market_brief.json").read_text())
     compiled = svc.resolver.compiled("bench_figures", 1)
     saver = InMemorySaver()
@@ -140,18 +154,28 @@ def _worker(variant: str, root: str, tree: Path) -> None:
         print(json.dumps({"p50": statistics.median(samples), "cpu": cpu_per_run}), flush=True)
 
 
-def _spawn(name: str, root: str, tree: Path) -> subprocess.Popen[str]:
+def _spawn(name: str, root: str, tree: Path, url: str | None) -> subprocess.Popen[str]:
     command = [sys.executable, __file__, "--worker", name.removeprefix(PREVIOUS), "--root", root, "--tree", str(tree)]
+    command += ["--database-url", url] if url else []
     return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tree)
 
 
-def _publish(root: str) -> None:
-    sys.path.insert(0, str(REPO))
+@contextlib.contextmanager
+def _database(store: str) -> Iterator[str | None]:
+    if store == "postgres":
+        from tests.support.postgres import scratch_database
+
+        with scratch_database("tradeflow_bench_overhead") as url:
+            yield url
+    else:
+        yield None
+
+
+def _publish(root: str, url: str | None) -> None:
     from core.settings import settings_from_mapping
     from graphs.versioning_service import VersioningService
 
-    env = {"TRADEFLOW_DATA_DIR": f"{root}/data", "TRADEFLOW_WORKFLOWS_REPO": f"{root}/w.git"}
-    svc = VersioningService(settings_from_mapping(env))
+    svc = VersioningService(settings_from_mapping(_env(root, url)))
     svc.publish(text=SPEC, message="bench", author="bench")
     svc.labels.move("bench_figures", "production", 1, actor="bench")
     svc.db.close()
@@ -162,20 +186,29 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--compare-tree", type=Path, help="another checkout whose versioned_workflow runs too")
+    parser.add_argument(
+        "--store",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="the versioning database (labels, experiments); runs checkpoint in memory either way",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--tree", type=Path, default=REPO, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        _worker(args.worker, args.root, args.tree)
+        _worker(args.worker, args.root, args.tree, args.database_url)
         return
     print(f"load_average_1m_before {os.getloadavg()[0]:.2f}  # {os.cpu_count()} cores", flush=True)
-    with tempfile.TemporaryDirectory() as root:
-        _publish(root)
+    sys.path.insert(0, str(REPO))
+    print(f"store {args.store}")
+    with tempfile.TemporaryDirectory() as root, _database(args.store) as url:
+        _publish(root, url)
         plan = {variant: REPO for variant in VARIANTS}
         if args.compare_tree is not None:
             plan[PREVIOUS + "versioned"] = args.compare_tree.resolve()
-        workers = {name: _spawn(name, root, tree) for name, tree in plan.items()}
+        workers = {name: _spawn(name, root, tree, url) for name, tree in plan.items()}
         try:
             for worker in workers.values():
                 assert worker.stdout is not None
