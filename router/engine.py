@@ -14,13 +14,13 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, get_args
 
 from core.prices import PriceTable
 from core.settings import get_settings
 from router.attempt import AttemptResult, Emit, run_attempt
 from router.clients import build_client, describe, missing_key
-from router.config import BackendConfig, RouterConfig
+from router.config import BackendConfig, RouterConfig, Strategy
 from router.errors import (
     AllBackendsFailedError,
     AttemptError,
@@ -34,7 +34,7 @@ from router.errors import (
 from router.health import BackendHealth
 from router.ledger import Reservation, SpendLedger
 from router.planning import plan_route
-from router.policy import BackendTable, Ranking
+from router.policy import BackendTable, Ranking, weights_for
 from router.pricing import BackendPrices
 from router.record import AttemptRecord, DecisionRecord, Usage
 from router.request import RouteRequest
@@ -96,6 +96,7 @@ class Router:
         self.sleep = sleep
         self.prices = BackendPrices(prices or PriceTable.load(), config.backends, wall_clock)
         self.table = BackendTable(config.backends, self.prices.in_order())
+        self.strategy_weights = {s: weights_for(s, config.balanced_weights) for s in get_args(Strategy)}
         longest_call = config.retry.total_budget_s + config.timeouts.first_token_s
         self.health = BackendHealth(list(config.backends), config.breaker, self.table, claim_hold_s=longest_call)
         self.ledger = SpendLedger(dict(config.budgets_usd_per_day), spend, ttl_s=2 * longest_call)
