@@ -124,6 +124,14 @@ class Router:
         The first build imports the provider's library (seconds on a cold process) and the first count of
         an OpenAI model's tokens loads its tokenizer: both happen in a worker thread, never on the loop.
         """
+        return self.built_client(name) or await self._build(name)
+
+    def built_client(self, name: str) -> BaseChatModel | None:
+        """The backend's client for the running event loop if it was built already (no await: the hot path)."""
+        clients = self._clients.get(asyncio.get_running_loop())
+        return None if clients is None else clients.get(name)
+
+    async def _build(self, name: str) -> BaseChatModel:
         loop = asyncio.get_running_loop()
         clients = self._clients.get(loop)
         if clients is None:
@@ -225,8 +233,9 @@ class Router:
         )  # fmt: skip
         attempt_started = self.clock()
         try:
+            client = self.built_client(name) or await self._build(name)
             async with self.ledger.holding(reservation):
-                result = await run_attempt(await self.client(name), backend, messages, first_token_s=limit,
+                result = await run_attempt(client, backend, messages, first_token_s=limit,
                                            stream_idle_s=self.config.timeouts.stream_idle_s, schema=schema,
                                            emit=emit, clock=self.clock)  # fmt: skip
         except AttemptError as error:
@@ -256,6 +265,9 @@ class Router:
             progress.claim = claim
             name = progress.queue[0]
             estimate = self.prices.by_name[name].cost(record.prompt_tokens_estimate, record.output_tokens_estimate)
+            reservation = self.ledger.unbudgeted(record.workflow, estimate)
+            if reservation is not None:
+                return name, reservation
             try:
                 reservation = await self.ledger.reserve(record.workflow, estimate)
             except BaseException:
@@ -269,6 +281,8 @@ class Router:
             progress.queue.pop(0)
 
     async def _settle(self, reservation: Reservation, cost: float) -> None:
+        if not reservation.id:
+            return  # nothing was reserved (no budget): nothing to settle
         try:
             await self.ledger.settle(reservation, cost)
         except SpendStoreError:
@@ -385,9 +399,9 @@ class Router:
         usage = result.usage
         price = self.prices.by_name[name]
         spent = price.cost(usage.input_tokens, usage.output_tokens, usage.cached_input_tokens)
-        # Every value is already typed: construct without re-validating (this is on every call's path).
+        # The validating constructor: for a model this small it is faster than pydantic's model_construct.
         record.attempts.append(
-            AttemptRecord.model_construct(
+            AttemptRecord(
                 backend=name,
                 provider=backend.kind,
                 model=backend.model,

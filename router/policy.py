@@ -83,8 +83,15 @@ class Live:
     def copy(self) -> Live:
         """A shallow copy, to change one column of (copy that column before changing it)."""
         new = Live.__new__(Live)
-        for name in Live.__slots__:
-            setattr(new, name, getattr(self, name))
+        new.input_price, new.output_price, new.ttft_s, new.per_token_s, new.p95_s = (
+            self.input_price, self.output_price, self.ttft_s, self.per_token_s, self.p95_s,
+        )  # fmt: skip
+        new.blocked_until, new.blocked_max, new.enabled, new.disabled_reason = (
+            self.blocked_until, self.blocked_max, self.enabled, self.disabled_reason,
+        )  # fmt: skip
+        new.v_input_price, new.v_output_price, new.v_ttft_s, new.v_per_token_s, new.v_p95, new.v_blocked = (
+            self.v_input_price, self.v_output_price, self.v_ttft_s, self.v_per_token_s, self.v_p95, self.v_blocked,
+        )  # fmt: skip
         return new
 
 
@@ -169,10 +176,10 @@ class BackendTable:
         live.ttft_s[i], live.per_token_s[i], live.p95_s[i] = ttft_s, per_token_s, p95
         if self.columns is not None:
             at = self.columns.position[i]
-            for column, value in (("v_ttft_s", ttft_s), ("v_per_token_s", per_token_s), ("v_p95", p95)):
-                changed = getattr(live, column).copy()
-                changed[at] = value
-                setattr(live, column, changed)
+            live.v_ttft_s, live.v_per_token_s, live.v_p95 = (
+                live.v_ttft_s.copy(), live.v_per_token_s.copy(), live.v_p95.copy(),
+            )  # fmt: skip
+            live.v_ttft_s[at], live.v_per_token_s[at], live.v_p95[at] = ttft_s, per_token_s, p95
         self.live = live
 
     def set_blocked(self, i: int, until: float) -> None:
