@@ -60,6 +60,8 @@ class SpendLedger:
 
     def remaining_hint(self, workflow: str) -> float | None:
         """What is left of today's budget as this process last saw it (None: no limit)."""
+        if not self._budgets:
+            return None
         budget = self.budget_for(workflow)
         if budget is None:
             return None

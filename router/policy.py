@@ -40,6 +40,7 @@ STRATEGY_WEIGHTS: dict[str, tuple[float, float, float]] = {
 VECTOR_FROM = 24
 """Tables with at least this many backends are ranked with numpy (below it, plain Python is faster)."""
 _STATIC_CACHE_SIZE = 256
+_UNSEEN: Any = object()
 
 
 def weights_for(strategy: Strategy, balanced: Weights) -> tuple[float, float, float]:
@@ -249,6 +250,7 @@ class _Columns:
         self.names = np.array([table.names[i] for i in order], dtype=object)
         self.context_window = np.array([table.context_window[i] for i in order], dtype=np.int64)
         self.quality_gap = np.array([table.quality_gap[i] for i in order], dtype=np.float64)
+        self._weighted_gap: dict[float, Any] = {}
 
     def fill(self, live: Live) -> None:
         """Set ``live``'s numpy columns from its lists."""
@@ -259,6 +261,13 @@ class _Columns:
         live.v_per_token_s = np.array([live.per_token_s[i] for i in order], dtype=np.float64)
         live.v_p95 = np.array([live.p95_s[i] for i in order], dtype=np.float64)
         live.v_blocked = np.array([live.blocked_until[i] for i in order], dtype=np.float64)
+
+    def weighted_gap(self, weight: float) -> Any:
+        """``weight`` x the quality gap of every backend (kept per weight: a table has a few strategies)."""
+        found = self._weighted_gap.get(weight)
+        if found is None:
+            found = self._weighted_gap[weight] = self.quality_gap * weight
+        return found
 
     def positions_of(self, indices: list[int]) -> Any:
         """Name-order positions of table ``indices``, ascending."""
@@ -279,7 +288,7 @@ class Ranking:
         weights: tuple[float, float, float],
         why: tuple[RouteRequest, float | None, float],
         rows: list[tuple[float, int, int, float, float]] | None = None,
-        vector: tuple[Any, Any, Any, Any] | None = None,
+        vector: tuple[Any, Any, Any, Any, Any, int] | None = None,
     ) -> None:
         self._table = table
         self._live = live
@@ -293,7 +302,8 @@ class Ranking:
         self._costs: list[float] = []
         self._lats: list[float] = []
         self._vector = vector
-        """numpy path: (scores, costs, latencies, order) with the terms unsorted; sorted when read."""
+        """numpy path: scores, costs and latencies (None: not computed) unsorted, their order, the name-order
+        positions in that order and the output tokens after the first; written out in order when read."""
         self._order: tuple[str, ...] | None = None
         self._excluded: dict[str, str] | None = None
 
@@ -303,9 +313,13 @@ class Ranking:
     def _sorted(self) -> None:
         """Write the terms out in ``order`` (once, when first read)."""
         if self._vector is not None:
-            scores, costs, lats, order = self._vector
+            scores, costs, lats, order, ranked, tail = self._vector
             self._vector = None
-            self._scores, self._costs, self._lats = (a.take(order).tolist() for a in (scores, costs, lats))
+            self._scores, self._costs = scores.take(order).tolist(), costs.take(order).tolist()
+            if lats is None:  # not needed to rank: from the figures the ranking was made with
+                self._lats = (self._live.v_ttft_s.take(ranked) + self._live.v_per_token_s.take(ranked) * tail).tolist()
+            else:
+                self._lats = lats.take(order).tolist()
         elif self._rows is not None:
             rows, self._rows = self._rows, None
             self._scores, self._costs, self._lats = [r[0] for r in rows], [r[3] for r in rows], [r[4] for r in rows]
@@ -313,7 +327,7 @@ class Ranking:
     def cost_at(self, position: int) -> float:
         """Expected cost on the backend at ``position`` in ``order``."""
         if self._vector is not None:
-            return float(self._vector[1][self._vector[3][position]])
+            return float(self._vector[1][self._vector[3][position]])  # costs[order[position]]
         if self._rows is not None:
             return self._rows[position][3]
         return self._costs[position]
@@ -367,7 +381,9 @@ def rank(
     """Order the backends that can take ``request`` by score."""
     live = table.live
     why = (request, remaining_budget_usd, now)
-    fit = table.static_fit(request.required_capabilities, request.max_tokens)
+    fit = table._static.get((request.required_capabilities, request.max_tokens), _UNSEEN)
+    if fit is _UNSEEN:
+        fit = table.static_fit(request.required_capabilities, request.max_tokens)
     if fit is None:
         return Ranking(table, live, [], weights, why)
     if table.columns is not None:
@@ -438,31 +454,39 @@ def _rank_columns(
         positions = positions[cols.context_window.take(positions) >= prompt + request.max_tokens]
     if live.blocked_max > now:
         positions = positions[live.v_blocked.take(positions) <= now]
+    tail = max(out - 1, 0)
     costs = live.v_input_price.take(positions) * prompt + live.v_output_price.take(positions) * out
-    lats = live.v_ttft_s.take(positions) + live.v_per_token_s.take(positions) * max(out - 1, 0)
+    w_cost, w_lat, w_quality = weights
+    latency_budget = request.latency_budget_s
+    # Latency is needed now only to score or to filter by it; otherwise it is worked out when read.
+    lats: Any = None
+    if w_lat or latency_budget is not None:
+        lats = live.v_ttft_s.take(positions) + live.v_per_token_s.take(positions) * tail
     keep: Any = None
     max_cost = request.max_cost_usd
     if remaining_budget_usd is not None and (max_cost is None or remaining_budget_usd < max_cost):
         max_cost = remaining_budget_usd
     if max_cost is not None:
         keep = costs <= max_cost
-    if request.latency_budget_s is not None:
+    if latency_budget is not None:
         p95 = live.v_p95.take(positions)
-        fast = np.where(np.isnan(p95), lats, p95) <= request.latency_budget_s
+        fast = np.where(np.isnan(p95), lats, p95) <= latency_budget
         keep = fast if keep is None else keep & fast
     if keep is not None:
-        positions, costs, lats = positions[keep], costs[keep], lats[keep]
+        positions, costs = positions[keep], costs[keep]
+        lats = None if lats is None else lats[keep]
     if positions.size == 0:
         return Ranking(table, live, [], weights, why)
-    w_cost, w_lat, w_quality = weights
-    max_c = float(np.maximum.reduce(costs))
-    max_l = float(np.maximum.reduce(lats))
-    scores = costs * (w_cost / max_c if max_c > 0 else 0.0) + lats * (w_lat / max_l if max_l > 0 else 0.0)
+    # Terms with a zero weight add exactly 0.0 to every score: they are left out, as the Python path adds them.
+    scores = costs * (w_cost / max_c) if w_cost and (max_c := float(np.maximum.reduce(costs))) > 0 else costs * 0.0
+    if w_lat and (max_l := float(np.maximum.reduce(lats))) > 0:
+        scores += lats * (w_lat / max_l)
     if w_quality:
-        scores += cols.quality_gap.take(positions) * w_quality
+        scores += cols.weighted_gap(w_quality).take(positions)
     order = scores.argsort(kind="stable")  # positions ascend in name order: ties go to the first name
-    names: list[str] = cols.names.take(positions.take(order)).tolist()
-    return Ranking(table, live, names, weights, why, vector=(scores, costs, lats, order))
+    ranked = positions.take(order)
+    names: list[str] = cols.names.take(ranked).tolist()
+    return Ranking(table, live, names, weights, why, vector=(scores, costs, lats, order, ranked, tail))
 
 
 def exclusion_reason(
