@@ -15,6 +15,10 @@
   wait. Per round, each client's p50/p99; a figure is the median over rounds, and "added" is the median over
   rounds of (client p50 - baseline p50 of the same round).
 
+* Beside latency, the CPU time each client's process spends per call (from ``/proc``, Linux): ``*_cpu_added`` is
+  a client's CPU per call minus the baseline's. On a shared machine latency also counts waiting for a core and
+  moves by a millisecond between rounds; CPU time does not, so it is the steadier measure of what a client adds.
+
 * ``--compare-tree DIR`` adds the router clients of another checkout (say, ``main`` in a worktree) as workers of
   the same rounds, printed as ``previous_<label>``: a change measured against what it replaces, in the same
   minutes on the same machine.
@@ -30,6 +34,7 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import math
 import operator
 import os
 import socket
@@ -267,16 +272,20 @@ def main() -> None:
             assert worker.stdout is not None
             assert worker.stdout.readline().strip() == "ready"
         rounds: dict[str, list[list[float]]] = {k: [] for k in kinds}
+        cpu_s = dict.fromkeys(kinds, 0.0)
         for r in range(args.rounds):
             order = kinds[r % len(kinds) :] + kinds[: r % len(kinds)]  # rotate who goes first
             for kind in order:
                 worker = workers[kind]
                 assert worker.stdin is not None
                 assert worker.stdout is not None
+                before = _cpu_seconds(worker.pid)
                 worker.stdin.write(f"{args.calls}\n")
                 worker.stdin.flush()
                 rounds[kind].append(json.loads(worker.stdout.readline()))
+                cpu_s[kind] += _cpu_seconds(worker.pid) - before
         _report(rounds, args.calls)
+        _report_cpu(cpu_s, args.rounds * args.calls)
     finally:
         for worker in workers.values():
             if worker.stdin is not None:
@@ -284,6 +293,32 @@ def main() -> None:
             worker.wait(timeout=30)
         stub.terminate()
         stub.wait(timeout=10)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc (NaN where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _report_cpu(cpu_s: dict[str, float], calls: int) -> None:
+    """CPU each client's process spent per call: what the client itself costs, whatever else runs on the machine.
+
+    Latency on a shared machine also counts the time a client waits for a core; CPU time does not, so it shows a
+    difference of a few hundred microseconds that the latency figures' noise hides (resolution: a clock tick over
+    all calls, a few microseconds here).
+    """
+    base = cpu_s["chatopenai"] / calls * 1000
+    print(f"chatopenai_cpu_per_call {base:.3f} ms  # baseline: CPU of the client process per call")
+    for kind, total in cpu_s.items():
+        if kind == "chatopenai":
+            continue
+        label = PREVIOUS + LABELS[kind.removeprefix(PREVIOUS)] if kind.startswith(PREVIOUS) else LABELS[kind]
+        per_call = total / calls * 1000
+        print(f"{label}_cpu_added {per_call - base:.3f} ms  # CPU per call over chatopenai_cpu_per_call")
 
 
 def _report(rounds: dict[str, list[list[float]]], calls: int) -> None:
