@@ -1,9 +1,10 @@
-"""The process's key store and approval audit, built from settings (dropped when settings are reset)."""
+"""The process's key store, approval audit and approval queue, built from settings (dropped when settings are reset)."""
 
 from __future__ import annotations
 
 import functools
 
+from access.approvals import ApprovalQueue
 from access.audit import ApprovalAudit
 from access.db import AccessDB
 from access.keys import KeyStore
@@ -29,6 +30,12 @@ def approval_audit() -> ApprovalAudit:
     return ApprovalAudit(access_db())
 
 
+@functools.cache
+def approval_queue() -> ApprovalQueue:
+    """Approvals waiting for a decision, and their delegation credentials."""
+    return ApprovalQueue(access_db())
+
+
 @on_settings_reset
 def _reset() -> None:
     if access_db.cache_info().currsize:
@@ -36,3 +43,4 @@ def _reset() -> None:
     access_db.cache_clear()
     key_store.cache_clear()
     approval_audit.cache_clear()
+    approval_queue.cache_clear()

@@ -82,7 +82,15 @@ async def _run(backends: int, rounds: int, calls: int, prompt: str) -> None:
 
     router = process_router()
     # Every backend's client for this loop is the instant one (what Router.client would build and keep).
-    router._clients[asyncio.get_running_loop()] = dict.fromkeys(router.backends, instant)
+    if hasattr(router._clients, "keep"):
+
+        async def close() -> None:
+            return None
+
+        for name in router.backends:
+            router._clients.keep(name, instant, close)
+    else:  # a checkout from before router.connections: one plain dict per loop
+        router._clients[asyncio.get_running_loop()] = dict.fromkeys(router.backends, instant)
     routed = RoutedChatModel(router=router, workflow="bench")
     wrapper = Wrapper()
     messages = [HumanMessage(prompt)]

@@ -6,7 +6,8 @@
   ChatOpenAI: ``basechatmodel_wrapper`` awaits its ``ainvoke``, a second LangChain run as any wrapper pays;
   ``basechatmodel_wrapper_direct`` awaits its ``_agenerate``, the one run ``RoutedChatModel`` also makes),
   ``RoutedChatModel`` over 3 and over 100 backends, LangGraph's own floor for the subgraph's shape (three nodes,
-  conditional edges, the middle one making the same ChatOpenAI call), the router subgraph, the ``llm_router`` graph
+  routed with ``Command(goto=...)`` as the subgraph is, the middle one making the same ChatOpenAI call; and the
+  same with conditional edges, the subgraph's earlier shape), the router subgraph, the ``llm_router`` graph
   as the server
   runs it (analytics handler attached, rows written to SQLite), and LiteLLM's ``Router.acompletion`` with prices
   set (when litellm is installed; ``make bench`` installs it). No client shares a process or an event loop with
@@ -15,13 +16,12 @@
   wait. Per round, each client's p50/p99; a figure is the median over rounds, and "added" is the median over
   rounds of (client p50 - baseline p50 of the same round).
 
-* Beside latency, the CPU time each client's process spends per call (from ``/proc``, Linux): ``*_cpu_added`` is
-  a client's CPU per call minus the baseline's. On a shared machine latency also counts waiting for a core and
-  moves by a millisecond between rounds; CPU time does not, so it is the steadier measure of what a client adds.
-
 * ``--compare-tree DIR`` adds the router clients of another checkout (say, ``main`` in a worktree) as workers of
   the same rounds, printed as ``previous_<label>``: a change measured against what it replaces, in the same
-  minutes on the same machine.
+  minutes on the same machine (this script's harness runs that checkout's code).
+* Besides latency, each worker reports its own process's CPU time per call; ``_added_cpu`` (client minus
+  baseline) is what a client costs whatever else a shared machine runs (it leaves out time spent waiting for a
+  core, which latency under load is full of). The load average is printed before and after.
 
 Prints ``name value unit`` lines.
 
@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import importlib.util
 import json
-import math
 import operator
 import os
 import socket
@@ -52,8 +51,8 @@ from typing_extensions import TypedDict
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 PROMPT = "Summarise the settlement break in one sentence."
-CLIENTS = ("chatopenai", "wrapper", "wrapper_direct", "routed_3", "routed_100", "langgraph_floor", "subgraph",
-           "llm_router_graph", "litellm")  # fmt: skip
+CLIENTS = ("chatopenai", "wrapper", "wrapper_direct", "routed_3", "routed_100", "langgraph_floor",
+           "langgraph_floor_branches", "subgraph", "llm_router_graph", "litellm")  # fmt: skip
 LABELS = {
     "chatopenai": "chatopenai",
     "wrapper": "basechatmodel_wrapper",
@@ -61,6 +60,7 @@ LABELS = {
     "routed_3": "routed_chat_model_3_backends",
     "routed_100": "routed_chat_model_100_backends",
     "langgraph_floor": "langgraph_three_node_floor",
+    "langgraph_floor_branches": "langgraph_three_node_floor_conditional_edges",
     "subgraph": "router_subgraph",
     "llm_router_graph": "llm_router_graph_with_analytics",
     "litellm": "litellm_router_acompletion",
@@ -124,10 +124,10 @@ def _client(kind: str, base_url: str) -> Callable[[], Awaitable[object]]:
         )  # fmt: skip
         payload = [{"role": "user", "content": PROMPT}]
         return lambda: lite.acompletion(model="desk", messages=payload)
-    if kind == "langgraph_floor":
-        return _floor(base_url)
     if kind in ("wrapper", "wrapper_direct"):
         return _wrapper(base_url, direct=kind == "wrapper_direct")
+    if kind in ("langgraph_floor", "langgraph_floor_branches"):
+        return _floor(base_url, commands=kind == "langgraph_floor")
     workdir = Path(tempfile.mkdtemp(prefix="tradeflow-bench-"))
     _setup_tradeflow(base_url, 100 if kind == "routed_100" else 3, workdir)
     if kind in ("routed_3", "routed_100"):
@@ -182,50 +182,61 @@ class _FloorState(TypedDict, total=False):
     attempts: Annotated[list[dict[str, Any]], operator.add]
 
 
-def _floor(base_url: str) -> Callable[[], Awaitable[object]]:
-    """The subgraph's shape with nothing of the router in it: what LangGraph itself costs around the call."""
+def _floor(base_url: str, *, commands: bool) -> Callable[[], Awaitable[object]]:
+    """The subgraph's shape with nothing of the router in it: what LangGraph itself costs around the call.
+
+    ``commands``: rank and call route with ``Command(goto=...)`` as the router subgraph does; otherwise with
+    conditional edges (the subgraph's earlier shape, which re-reads the state after each of those nodes).
+    """
     from langchain_core.messages import HumanMessage
     from langchain_openai import ChatOpenAI
     from langgraph.graph import END, START, StateGraph
+    from langgraph.types import Command
     from pydantic import SecretStr
 
-    State = _FloorState
     direct = ChatOpenAI(model="test-model", api_key=SecretStr("k"), base_url=base_url, max_retries=0)
 
-    async def rank(state: State) -> dict[str, Any]:
-        return {"attempts": []}
+    async def rank(state: _FloorState) -> Any:
+        return Command(update={"attempts": []}, goto="call_backend") if commands else {"attempts": []}
 
-    async def call(state: State) -> dict[str, Any]:
+    async def call(state: _FloorState) -> Any:
         reply = await direct.ainvoke([HumanMessage(state["prompt"])])
-        return {"answer": reply.text, "attempts": [{"backend": "stub"}]}
+        update = {"answer": reply.text, "attempts": [{"backend": "stub"}]}
+        return Command(update=update, goto="account") if commands else update
 
-    async def account(state: State) -> dict[str, Any]:
+    async def account(state: _FloorState) -> dict[str, Any]:
         return {}
 
-    builder = StateGraph(State)
-    builder.add_node("rank_backends", rank)
-    builder.add_node("call_backend", call)
+    builder = StateGraph(_FloorState)
+    builder.add_node("rank_backends", rank, destinations=("call_backend", "account"))
+    builder.add_node("call_backend", call, destinations=("call_backend", "account"))
     builder.add_node("account", account)
     builder.add_edge(START, "rank_backends")
-    builder.add_conditional_edges("rank_backends", lambda s: "call_backend", ["call_backend", "account"])
-    builder.add_conditional_edges("call_backend", lambda s: "account", ["call_backend", "account"])
+    if not commands:
+        builder.add_conditional_edges("rank_backends", lambda s: "call_backend", ["call_backend", "account"])
+        builder.add_conditional_edges("call_backend", lambda s: "account", ["call_backend", "account"])
     builder.add_edge("account", END)
     graph = builder.compile()
     return lambda: graph.ainvoke({"prompt": PROMPT})
 
 
-def _worker(kind: str, base_url: str) -> None:
-    """Serve rounds: read a number of calls from stdin, make them, answer with their latencies (seconds)."""
+def _worker(kind: str, base_url: str, tree: Path) -> None:
+    """Serve rounds: read a number of calls from stdin, make them, answer with latencies and CPU time per call.
+
+    The CPU time is this process's (what the client itself costs, whoever else the shared machine runs).
+    """
+    sys.path.insert(0, str(tree))  # the checkout whose code runs (this one, or --compare-tree's)
     loop = asyncio.new_event_loop()
     call = _client(kind, base_url)
 
-    async def run(n: int) -> list[float]:
+    async def run(n: int) -> dict[str, Any]:
         times = []
+        cpu = time.process_time()
         for _ in range(n):
             started = time.perf_counter()
             await call()
             times.append(time.perf_counter() - started)
-        return times
+        return {"wall": times, "cpu": (time.process_time() - cpu) / n}
 
     loop.run_until_complete(run(50))  # connections, caches, first-use imports
     print("ready", flush=True)
@@ -233,16 +244,23 @@ def _worker(kind: str, base_url: str) -> None:
         print(json.dumps(loop.run_until_complete(run(int(line)))), flush=True)
 
 
+def _spawn(kind: str, base_url: str, tree: Path) -> subprocess.Popen[str]:
+    """A worker running ``tree``'s code (this script's harness, so both checkouts are measured the same way)."""
+    command = [sys.executable, __file__, "--worker", kind, "--base-url", base_url, "--tree", str(tree)]
+    return subprocess.Popen(command, cwd=tree, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--calls", type=int, default=200, help="calls per client per round")
     parser.add_argument("--worker", choices=CLIENTS, help=argparse.SUPPRESS)
+    parser.add_argument("--tree", type=Path, default=REPO, help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--compare-tree", type=Path, help="another checkout, run in the same rounds")
     args = parser.parse_args()
     if args.worker:
-        _worker(args.worker, args.base_url)
+        _worker(args.worker, args.base_url, args.tree)
         return
     port = _free_port()
     stub = subprocess.Popen([sys.executable, str(REPO / "benchmarks" / "stub_llm.py"), "--port", str(port)],
@@ -255,37 +273,27 @@ def main() -> None:
         kinds = [k for k in CLIENTS if k != "litellm" or importlib.util.find_spec("litellm") is not None]
         if "litellm" not in kinds:
             print("litellm_router_acompletion_added_p50 nan ms  # litellm not installed: make bench installs it")
+        print(f"load_average_1m_before {os.getloadavg()[0]:.2f}  # {os.cpu_count()} cores", flush=True)
         for kind in kinds:
-            workers[kind] = subprocess.Popen(
-                [sys.executable, __file__, "--worker", kind, "--base-url", base_url], cwd=REPO,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            )  # fmt: skip
+            workers[kind] = _spawn(kind, base_url, REPO)
         if args.compare_tree is not None:
-            tree = args.compare_tree.resolve()
             for kind in COMPARED:
-                workers[PREVIOUS + kind] = subprocess.Popen(
-                    [sys.executable, str(tree / "benchmarks" / "router_overhead.py"), "--worker", kind, "--base-url",
-                     base_url], cwd=tree, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                )  # fmt: skip
+                workers[PREVIOUS + kind] = _spawn(kind, base_url, args.compare_tree.resolve())
             kinds += [PREVIOUS + kind for kind in COMPARED]
         for worker in workers.values():
             assert worker.stdout is not None
             assert worker.stdout.readline().strip() == "ready"
-        rounds: dict[str, list[list[float]]] = {k: [] for k in kinds}
-        cpu_s = dict.fromkeys(kinds, 0.0)
+        rounds: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
         for r in range(args.rounds):
             order = kinds[r % len(kinds) :] + kinds[: r % len(kinds)]  # rotate who goes first
             for kind in order:
                 worker = workers[kind]
                 assert worker.stdin is not None
                 assert worker.stdout is not None
-                before = _cpu_seconds(worker.pid)
                 worker.stdin.write(f"{args.calls}\n")
                 worker.stdin.flush()
                 rounds[kind].append(json.loads(worker.stdout.readline()))
-                cpu_s[kind] += _cpu_seconds(worker.pid) - before
         _report(rounds, args.calls)
-        _report_cpu(cpu_s, args.rounds * args.calls)
     finally:
         for worker in workers.values():
             if worker.stdin is not None:
@@ -295,52 +303,32 @@ def main() -> None:
         stub.wait(timeout=10)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used so far, from /proc (NaN where there is none)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return math.nan
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _report_cpu(cpu_s: dict[str, float], calls: int) -> None:
-    """CPU each client's process spent per call: what the client itself costs, whatever else runs on the machine.
-
-    Latency on a shared machine also counts the time a client waits for a core; CPU time does not, so it shows a
-    difference of a few hundred microseconds that the latency figures' noise hides (resolution: a clock tick over
-    all calls, a few microseconds here).
-    """
-    base = cpu_s["chatopenai"] / calls * 1000
-    print(f"chatopenai_cpu_per_call {base:.3f} ms  # baseline: CPU of the client process per call")
-    for kind, total in cpu_s.items():
-        if kind == "chatopenai":
-            continue
-        label = PREVIOUS + LABELS[kind.removeprefix(PREVIOUS)] if kind.startswith(PREVIOUS) else LABELS[kind]
-        per_call = total / calls * 1000
-        print(f"{label}_cpu_added {per_call - base:.3f} ms  # CPU per call over chatopenai_cpu_per_call")
-
-
-def _report(rounds: dict[str, list[list[float]]], calls: int) -> None:
-    base = rounds["chatopenai"]
+def _report(rounds: dict[str, list[dict[str, Any]]], calls: int) -> None:
+    base = [r["wall"] for r in rounds["chatopenai"]]
     base_p50 = [_percentile(r, 0.5) for r in base]
     base_p99 = [_percentile(r, 0.99) for r in base]
+    base_cpu = [r["cpu"] for r in rounds["chatopenai"]]
+    print(f"load_average_1m_after {os.getloadavg()[0]:.2f}")
     print(f"calls_per_client {len(base) * calls} calls  # {len(base)} interleaved rounds of {calls}")
     print(f"chatopenai_p50 {statistics.median(base_p50) * 1000:.3f} ms  # baseline")
     print(f"chatopenai_p99 {statistics.median(base_p99) * 1000:.3f} ms  # baseline")
+    print(f"chatopenai_cpu {statistics.median(base_cpu) * 1000:.3f} ms  # baseline: its process's CPU time per call")
     added: dict[str, float] = {}
-    for kind, samples in rounds.items():
+    for kind, measured in rounds.items():
         if kind == "chatopenai":
             continue
         label = PREVIOUS + LABELS[kind.removeprefix(PREVIOUS)] if kind.startswith(PREVIOUS) else LABELS[kind]
+        samples = [r["wall"] for r in measured]
         p50 = [_percentile(r, 0.5) for r in samples]
         p99 = [_percentile(r, 0.99) for r in samples]
         added[kind] = statistics.median(c - b for c, b in zip(p50, base_p50, strict=True)) * 1000
         added_p99 = statistics.median(c - b for c, b in zip(p99, base_p99, strict=True)) * 1000
+        added_cpu = statistics.median(r["cpu"] - b for r, b in zip(measured, base_cpu, strict=True)) * 1000
         print(f"{label}_p50 {statistics.median(p50) * 1000:.3f} ms")
         print(f"{label}_p99 {statistics.median(p99) * 1000:.3f} ms")
         print(f"{label}_added_p50 {added[kind]:.3f} ms  # over chatopenai_p50, median of rounds")
         print(f"{label}_added_p99 {added_p99:.3f} ms  # over chatopenai_p99, median of rounds")
+        print(f"{label}_added_cpu {added_cpu:.3f} ms  # CPU per call over chatopenai's, median of rounds")
         print(f"{label}_over_chatopenai_p50 {statistics.median(p50) / statistics.median(base_p50):.2f} x")
     if "litellm" in added and added.get("routed_3", 0) > 0:
         print(f"litellm_added_over_routed_chat_model_3_added_p50 {added['litellm'] / added['routed_3']:.1f} x")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -79,6 +80,32 @@ def server_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def config_for_here(config: Path, data_dir: Path) -> Path:
+    """``config`` itself when it lies in the current directory, else a copy with absolute paths in ``data_dir``.
+
+    langgraph-api resolves the auth hook's and the HTTP app's paths against the working directory, not the
+    config's: ``tradeflow serve --config ../tradeflow/langgraph.json`` would fail to find ``./graphs/api_auth.py``.
+    """
+    config = config.resolve()
+    if config.parent == Path.cwd().resolve():
+        return config
+    spec = json.loads(config.read_text())
+
+    def absolute(entry: str) -> str:
+        path, colon, attr = entry.partition(":")
+        return f"{(config.parent / path).resolve()}{colon}{attr}"
+
+    spec["graphs"] = {name: absolute(entry) for name, entry in spec.get("graphs", {}).items()}
+    spec["dependencies"] = [absolute(entry) for entry in spec.get("dependencies", [])]
+    for section, key in (("checkpointer", "path"), ("auth", "path"), ("http", "app")):
+        if isinstance(spec.get(section), dict) and key in spec[section]:
+            spec[section][key] = absolute(spec[section][key])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    target = data_dir / "langgraph.serve.json"
+    target.write_text(json.dumps(spec, indent=2))
+    return target
+
+
 def serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     if not Path(args.config).is_file():
@@ -99,7 +126,7 @@ def serve(args: argparse.Namespace) -> int:
     if langgraph is None:
         raise SettingsError("PATH", "the langgraph CLI is not installed; run `make run` to create the environment")
     command = [langgraph, "dev", "--no-browser", "--host", settings.host, "--port", str(settings.port)]
-    command += ["--config", args.config]
+    command += ["--config", str(config_for_here(Path(args.config), settings.data_dir))]
     if args.no_reload:
         command.append("--no-reload")
     os.execve(langgraph, command, server_environment(settings))

@@ -11,6 +11,10 @@
   approve) and may resume one they do not own; store namespaces start with the owner's identity.
 * Four eyes: a resume of an approval is refused (403) when the caller lacks ``approver``, names another
   approver, or started the run; the graph checks the same again (:mod:`graphs.trade_break_triage.tools`).
+* Delegated resumes (``POST /approvals/{thread_id}``, :mod:`graphs.approval_routes`): an ``x-api-key`` starting
+  ``tfd_`` is a one-use delegation credential (:mod:`access.approvals`). It authenticates as the thread's owner
+  (so the server's own tenant boundary, Aegra's included, lets it through) acting for the approver, and may do
+  one thing: resume that thread with the answer it was issued for, which is checked for four eyes again.
 * Input validation: a run whose input or context does not fit its graph, or a triage resume that is not a
   valid answer, is refused with 422 naming the field, before the run exists, so nothing is written for it.
 
@@ -27,9 +31,10 @@ from typing import Any
 
 from langgraph_sdk import Auth
 
+from access.approvals import TOKEN_PREFIX, Delegation, delegation_from_user, digest
 from access.errors import AccessDenied
 from access.roles import LEGACY_KEY_IDENTITY, LOCAL, METRICS_SCRAPER, ROLES, Caller, Role, caller_from_user
-from access.runtime import key_store
+from access.runtime import approval_queue, key_store
 from core.settings import get_settings
 from graphs.errors import InvalidInputError
 from graphs.registry import GRAPHS, graph_id_for_assistant, validate_input, validate_resume
@@ -58,12 +63,17 @@ def _metrics_token_matches(headers: Mapping[Any, Any], token: str) -> bool:
     return scheme.lower() == "bearer" and bool(presented) and hmac.compare_digest(presented.strip(), token)
 
 
-async def identify(headers: Mapping[Any, Any], path: str = "") -> Caller:
+async def identify(headers: Mapping[Any, Any], path: str = "") -> Caller | Delegation:
     """The caller a request's headers prove; :class:`AccessDenied` (401) when they prove none."""
     settings = get_settings()
     if path == "/metrics" and settings.metrics_token and _metrics_token_matches(headers, settings.metrics_token):
         return Caller(METRICS_SCRAPER, ())
     presented = _header(headers, "x-api-key")
+    if presented.startswith(TOKEN_PREFIX):
+        delegation = await asyncio.to_thread(approval_queue().delegation, presented)
+        if delegation is None:
+            raise AccessDenied("unknown, used or expired delegation credential", 401, "x-api-key")
+        return delegation
     if presented:
         if settings.api_key and hmac.compare_digest(presented, settings.api_key):
             return Caller(LEGACY_KEY_IDENTITY, ("admin",))
@@ -97,6 +107,10 @@ def _caller(ctx: Auth.types.AuthContext) -> Caller:
 
 
 def _need(ctx: Auth.types.AuthContext, role: Role, doing: str) -> Caller:
+    if delegation_from_user(ctx.user) is not None:
+        raise Auth.exceptions.HTTPException(
+            status_code=403, detail=f"a delegation credential resumes its one approval and may not {doing}"
+        )
     try:
         return _caller(ctx).require(role, doing)
     except AccessDenied as exc:
@@ -138,7 +152,10 @@ async def create_thread(ctx: Auth.types.AuthContext, value: Auth.types.ThreadsCr
 
 @auth.on.threads.read
 async def read_thread(ctx: Auth.types.AuthContext, value: Auth.types.ThreadsRead) -> Filter:
-    """A thread, its state, history and runs: its owner's (approvers and admins: any)."""
+    """A thread, its state, history and runs: its owner's (approvers and admins: any; a delegation: its thread)."""
+    delegation = delegation_from_user(ctx.user)
+    if delegation is not None and str(value.get("thread_id")) == delegation.thread_id:
+        return {"owner": delegation.owner}
     return _readable(_need(ctx, "viewer", "read threads"))
 
 
@@ -232,10 +249,41 @@ async def _versioned_resume_handler(thread_id: object, resume: object) -> str:
     raise Auth.exceptions.HTTPException(status_code=422, detail=str(problem))
 
 
+def _delegation_refused(status: int, detail: str) -> Auth.exceptions.HTTPException:
+    logger.warning("delegated resume refused: %s", detail)
+    return Auth.exceptions.HTTPException(status_code=status, detail=detail)
+
+
+async def _delegated_resume(delegation: Delegation, value: Auth.types.RunsCreate, kwargs: dict[str, Any]) -> Filter:
+    """The one run a delegation credential may create: its thread, resumed with its answer, four eyes again."""
+    thread_id = str(value.get("thread_id") or "")
+    command = kwargs.get("command") or {}
+    if thread_id != delegation.thread_id:
+        raise _delegation_refused(403, f"this delegation credential resumes thread {delegation.thread_id} only")
+    if "resume" not in command or kwargs.get("input") is not None:
+        raise _delegation_refused(403, "a delegation credential only resumes the approval it was issued for")
+    if digest(command["resume"]) != delegation.resume_sha256:
+        raise _delegation_refused(403, "resume: differs from the answer this delegation credential was issued for")
+    graph_id = await _graph_id(str(value.get("assistant_id")))
+    if graph_id not in APPROVAL_GRAPHS:
+        raise _delegation_refused(403, "a delegation credential resumes an approval workflow only")
+    problem = _problems_for(graph_id, kwargs)
+    if problem is not None:
+        raise Auth.exceptions.HTTPException(status_code=422, detail=str(problem))
+    await _check_four_eyes(delegation.approver, thread_id, command["resume"])
+    if not await asyncio.to_thread(approval_queue().consume, delegation):
+        raise _delegation_refused(401, "unknown, used or expired delegation credential")
+    _stamp(value, Caller(delegation.owner, ()))
+    return {"owner": delegation.owner}
+
+
 @auth.on.threads.create_run
 async def create_run(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate) -> Filter:
     """Operators start runs on their threads; approvers answer approvals (four eyes); input checked first."""
     kwargs = run_kwargs(value)
+    delegation = delegation_from_user(ctx.user)
+    if delegation is not None:
+        return await _delegated_resume(delegation, value, kwargs)
     resuming = "resume" in (kwargs.get("command") or {})
     caller = _need(ctx, "approver", "answer an approval") if resuming else _need(ctx, "operator", "start a run")
     assistant_id = value.get("assistant_id")
@@ -295,8 +343,9 @@ async def delete_assistant(ctx: Auth.types.AuthContext, value: Auth.types.Assist
 
 @auth.on.assistants.read
 async def read_assistant(ctx: Auth.types.AuthContext, value: Auth.types.AssistantsRead) -> Filter:
-    """Assistants are shared configuration: every viewer reads them."""
-    _need(ctx, "viewer", "read assistants")
+    """Assistants are shared configuration: every viewer reads them (a delegated resume reads its run's)."""
+    if delegation_from_user(ctx.user) is None:
+        _need(ctx, "viewer", "read assistants")
     return None
 
 

@@ -21,6 +21,8 @@ from analytics.http import routes as analytics_routes
 from analytics.runtime import writer
 from core.errors import TradeflowError
 from graphs import meta_routes
+from graphs.aegra_edge import AegraEdgeMiddleware
+from graphs.approval_routes import routes as approval_routes
 from graphs.router_metrics import register_breaker_collector
 from graphs.server_compat import BodyLimitMiddleware, RequestPathMiddleware, api_routes, server_kind
 from graphs.versioning_service import service
@@ -85,6 +87,9 @@ register_breaker_collector()
 app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
 app.add_middleware(RequestPathMiddleware)
 app.add_middleware(BodyLimitMiddleware)
-api_routes(app, [Route("/router/backends", router_backends, methods=["GET"]), *analytics_routes, *workflow_routes])
+if server_kind() == "aegra":  # this app is Aegra's whole application: /ok and its meta routes pass through here
+    app.add_middleware(AegraEdgeMiddleware)
+backends = Route("/router/backends", router_backends, methods=["GET"])
+api_routes(app, [backends, *analytics_routes, *workflow_routes, *approval_routes])
 if server_kind() == "langgraph-api":  # its own /docs, /openapi.json and /info are off (disable_meta): serve them here
     api_routes(app, meta_routes.routes)

@@ -21,7 +21,10 @@ The same ``langgraph.json`` graphs, auth hook and HTTP app run on both; these ar
 * Who owns what: Aegra scopes every thread and run to the authenticated ``identity`` itself (another identity
   gets 404) and writes that identity into ``metadata.owner``. Owner isolation therefore holds on Aegra as on
   langgraph-api, but an approver (another identity, as four eyes requires) cannot reach the thread of the run
-  they approve, nor an admin another's thread: not solved here (docs/scaling.md).
+  they approve, nor an admin another's thread. Approvals therefore go through ``POST /approvals/{thread_id}``
+  on both servers: the route reads the thread's owner (:func:`thread_info`) and resumes the run as that owner
+  acting for the approver (:func:`delegated_resume`), through the server's own API and auth hook: loopback
+  HTTP on Aegra, langgraph-api's app in-process (not its ``/noauth`` SDK transport, which skips the hook).
 * A request body's size limit: langgraph-api enforces ``HTTP_MAX_REQUEST_BODY_BYTES`` (``tradeflow serve`` sets
   it from ``TRADEFLOW_MAX_BODY_BYTES``); Aegra has none, so :class:`BodyLimitMiddleware` answers 413 there.
 * Callback run ids: langgraph-api passes ``UUID``, Aegra ``str`` (handled where they are used, in
@@ -145,6 +148,60 @@ async def _aegra_assistant_graph_id(assistant_id: str) -> str | None:
     async with db_manager.get_engine().connect() as conn:
         graph_id = await conn.scalar(select(Assistant.graph_id).where(Assistant.assistant_id == assistant_id))
     return None if graph_id is None else str(graph_id)
+
+
+async def thread_info(thread_id: str) -> dict[str, Any] | None:
+    """A thread's ``owner``, ``assistant_id`` and ``graph_id`` as the server records them; None when there is none."""
+    if server_kind() == "aegra":
+        from aegra_api.core.database import db_manager
+        from aegra_api.core.orm import Thread
+        from sqlalchemy import select
+
+        async with db_manager.get_engine().connect() as conn:
+            found = (await conn.execute(
+                select(Thread.user_id, Thread.metadata_json).where(Thread.thread_id == thread_id))).first()  # fmt: skip
+        if found is None:
+            return None
+        owner, metadata = found[0], dict(found[1] or {})
+    else:
+        import httpx
+        from langgraph_sdk import get_client
+
+        try:  # langgraph-api's in-process transport: no credentials, no owner filter
+            thread = await get_client().threads.get(thread_id)
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code in (404, 422):
+                return None
+            raise
+        metadata = dict(thread.get("metadata") or {})
+        owner = metadata.get("owner")
+    return {"owner": owner, "assistant_id": metadata.get("assistant_id"), "graph_id": metadata.get("graph_id")}
+
+
+async def delegated_resume(token: str, thread_id: str, assistant_id: str, resume: object) -> tuple[int, Any]:
+    """``POST /threads/{thread_id}/runs/wait`` resuming with ``resume``, authenticated by delegation ``token``.
+
+    Through the server's own routes and auth hook; the status and the decoded body come back as they are.
+    """
+    import json
+
+    import httpx
+
+    transport: httpx.AsyncBaseTransport | None = None
+    if server_kind() == "aegra":
+        base_url = f"http://127.0.0.1:{get_settings().port}"
+    else:
+        from langgraph_api.server import app  # the whole app, auth middleware included
+
+        base_url, transport = "http://api", httpx.ASGITransport(app=app)
+    body = {"assistant_id": assistant_id, "command": {"resume": resume}}
+    async with httpx.AsyncClient(base_url=base_url, transport=transport, timeout=600) as client:
+        response = await client.post(f"/threads/{thread_id}/runs/wait", json=body, headers={"x-api-key": token})
+    text = response.text.strip()  # Aegra keeps the connection alive with blank lines before the result
+    try:
+        return response.status_code, json.loads(text) if text else None
+    except ValueError:
+        return response.status_code, text
 
 
 def server_client() -> LangGraphClient:

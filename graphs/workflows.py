@@ -69,7 +69,8 @@ def registry() -> Registry:
     reg.add_tool("eod_reconciliation.rank_by_risk", reconciliation.rank_by_risk, reads=("explained",),
                  writes=("ranked",))  # fmt: skip
     reg.add_resume_handler("approval", triage.record_approval, writes=("decision", "approver", "approval_comment"),
-                           instructions=triage.APPROVAL_INSTRUCTIONS, check=_approval_shape)  # fmt: skip
+                           instructions=triage.APPROVAL_INSTRUCTIONS, check=_approval_shape,
+                           on_pause=triage.announce_approval)  # fmt: skip
     reg.add_resume_handler("acknowledge", acknowledgement.record_acknowledgement,
                            writes=("acknowledged_by", "acknowledgement_comment"),
                            instructions=acknowledgement.INSTRUCTIONS,

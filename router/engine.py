@@ -21,6 +21,7 @@ from core.settings import get_settings
 from router.attempt import AttemptResult, Emit, run_attempt
 from router.clients import build_client, describe, missing_key
 from router.config import BackendConfig, RouterConfig, Strategy
+from router.connections import LoopClients
 from router.errors import (
     AllBackendsFailedError,
     AttemptError,
@@ -101,10 +102,9 @@ class Router:
         self.health = BackendHealth(list(config.backends), config.breaker, self.table, claim_hold_s=longest_call)
         self.ledger = SpendLedger(dict(config.budgets_usd_per_day), spend, ttl_s=2 * longest_call)
         self.env: Mapping[str, str] = get_settings().environ if env is None else env
-        # Async clients are bound to the event loop they first ran on: one set per loop.
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, BaseChatModel]] = (
-            weakref.WeakKeyDictionary()
-        )
+        # Async clients are bound to the event loop they first ran on: one set per loop, closed with it.
+        self._clients = LoopClients()
+        weakref.finalize(self, self._clients.close)
         for backend in config.backends:
             key = missing_key(backend, self.env)
             if key is not None:
@@ -124,25 +124,17 @@ class Router:
         The first build imports the provider's library (seconds on a cold process) and the first count of
         an OpenAI model's tokens loads its tokenizer: both happen in a worker thread, never on the loop.
         """
-        return self.built_client(name) or await self._build(name)
-
-    def built_client(self, name: str) -> BaseChatModel | None:
-        """The backend's client for the running event loop if it was built already (no await: the hot path)."""
-        clients = self._clients.get(asyncio.get_running_loop())
-        return None if clients is None else clients.get(name)
-
-    async def _build(self, name: str) -> BaseChatModel:
-        loop = asyncio.get_running_loop()
-        clients = self._clients.get(loop)
-        if clients is None:
-            clients = self._clients[loop] = {}
-        found = clients.get(name)
+        found = self._clients.get(name)
         if found is None:
             backend = self.backends[name]
-            found = await asyncio.to_thread(build_client, backend, self.config.timeouts, self.env)
-            clients[name] = clients.get(name) or found
+            built, close = await asyncio.to_thread(build_client, backend, self.config.timeouts, self.env)
+            found = self._clients.keep(name, built, close)
             await asyncio.to_thread(load_tokenizer, backend.model)
-        return clients[name]
+        return found
+
+    def close(self) -> None:
+        """Close the backends' connections on every event loop this router ran on (soon, from any thread)."""
+        self._clients.close()
 
     def refresh_prices(self) -> None:
         """Use the newer prices once one takes effect (checked on every plan; a float comparison)."""
@@ -233,7 +225,7 @@ class Router:
         )  # fmt: skip
         attempt_started = self.clock()
         try:
-            client = self.built_client(name) or await self._build(name)
+            client = self._clients.get(name) or await self.client(name)
             async with self.ledger.holding(reservation):
                 result = await run_attempt(client, backend, messages, first_token_s=limit,
                                            stream_idle_s=self.config.timeouts.stream_idle_s, schema=schema,

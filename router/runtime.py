@@ -12,10 +12,13 @@ from router.seed import seed_latency
 from router.spend_store import PostgresSpendStore, SpendStore, SqliteSpendStore
 
 _stores: list[SpendStore] = []
+_routers: dict[Settings, Router] = {}
 
 
 @on_settings_reset
 def _forget_routers() -> None:
+    for settings in list(_routers):
+        _routers.pop(settings).close()
     router_for.cache_clear()
     while _stores:
         _stores.pop().close()
@@ -55,6 +58,7 @@ def router_for(settings: Settings) -> Router:
         spend=spend_store_for(settings),
     )
     seed_latency(router, settings)
+    _routers[settings] = router
     return router
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from core.settings import reset_settings
 from tests.doubles.llm_server import LLMServerDouble
 from tests.support.postgres import scratch_database
 from tests.support.processes import MARK_VARIABLE, reap_leftovers
+from tests.support.sdk import close_all as close_sdk_clients
 
 MODEL = "test-model"
 
@@ -57,6 +58,13 @@ def _restore_environ() -> Iterator[None]:
     os.environ.clear()
     os.environ.update(saved)
     _clear_setting_caches()
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _close_sdk_clients() -> AsyncIterator[None]:
+    """The langgraph-sdk clients the tests made are closed on the session's loop (``tests.support.sdk``)."""
+    yield
+    await close_sdk_clients()
 
 
 @pytest.fixture(scope="session")

@@ -209,6 +209,15 @@ class VersioningDB:
         return value.isoformat() if isinstance(value, datetime) else value
 
     # --- change feed ---------------------------------------------------------------------------
+    @property
+    def change_token_in_memory(self) -> bool:
+        """Whether reading the change token does no I/O.
+
+        Postgres: a counter its ``LISTEN`` thread bumps. SQLite reads ``PRAGMA data_version``, a database call an
+        event loop must not make (``langgraph dev`` refuses it).
+        """
+        return self.dialect == "postgres"
+
     def change_token(self) -> int | None:
         """Changes when resolution data may have changed; None means "unknown: do not trust a cache".
 

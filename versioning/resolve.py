@@ -46,6 +46,10 @@ class Resolution:
         return data
 
 
+class _NotCached(Exception):
+    """A cache-only resolution would have to read Git or the database."""
+
+
 class _Generation:
     """Labels and experiments loaded after the change token read ``token`` (None: a throw-away, uncached)."""
 
@@ -74,7 +78,7 @@ class Resolver:
         self._compiled: dict[tuple[str, int, bool], CompiledWorkflow] = {}
         self._compile_lock = threading.Lock()
 
-    def _fresh(self) -> _Generation:
+    def _fresh(self, load: bool = True) -> _Generation:
         """The generation of the current token (read now, before anything is loaded)."""
         token = self.db.change_token()
         if token is None:
@@ -82,6 +86,8 @@ class Resolver:
         current = self._generation
         if current.token == token:
             return current
+        if not load:
+            raise _NotCached  # a new generation: nothing cached in it (and no lock taken on an event loop)
         with self._generation_lock:
             newest = self._generation.token
             if newest is not None and token < newest:
@@ -99,44 +105,76 @@ class Resolver:
         self, workflow: str, *, label: str | None = None, version: int | None = None, unit_key: str | None = None
     ) -> Resolution:
         """The version for one run (call once, at its start)."""
+        return self._resolve(workflow, label, version, unit_key, load=True)
+
+    def resolve_cached(
+        self, workflow: str, *, label: str | None = None, version: int | None = None, unit_key: str | None = None
+    ) -> Resolution | None:
+        """:meth:`resolve` from this process's caches, or None where it would read Git or the database.
+
+        It does no I/O, so a run on an event loop can resolve without a worker thread: the change token must be
+        in memory (Postgres, whose ``LISTEN`` thread keeps it; on SQLite reading it is a database call, so this
+        is always None there) and the label, experiment and commit cached under it.
+        """
+        if not self.db.change_token_in_memory or self._generation.token is None:
+            return None
+        try:
+            return self._resolve(workflow, label, version, unit_key, load=False)
+        except _NotCached:
+            return None
+
+    def _resolve(
+        self, workflow: str, label: str | None, version: int | None, unit_key: str | None, *, load: bool
+    ) -> Resolution:
         if not isinstance(workflow, str) or not workflow:
             raise ResolutionError("workflow: expected the id of a published workflow", field="workflow")
-        generation = self._fresh()
+        generation = self._fresh(load)
         if version is not None:
             if isinstance(version, bool) or not isinstance(version, int):
                 raise ResolutionError(f"version: expected a version number, got {version!r}", field="version")
-            return Resolution(workflow, version, self.sha(workflow, version), None)
+            return Resolution(workflow, version, self._sha(workflow, version, load), None)
         label = label or DEFAULT_LABEL
-        experiment = self._experiment(generation, workflow)
+        experiment = self._experiment(generation, workflow, load)
         if experiment is not None and experiment.label == label and unit_key:
             arm = experiment.assign(str(unit_key))
-            number = arm.version if arm.version is not None else self._label(generation, workflow, str(arm.label))
-            return Resolution(workflow, number, self.sha(workflow, number), label, experiment.id, arm.name,
+            number = arm.version if arm.version is not None else self._label(generation, workflow, str(arm.label), load)
+            return Resolution(workflow, number, self._sha(workflow, number, load), label, experiment.id, arm.name,
                               experiment.shadow)  # fmt: skip
-        number = self._label(generation, workflow, label)
-        return Resolution(workflow, number, self.sha(workflow, number), label)
+        number = self._label(generation, workflow, label, load)
+        return Resolution(workflow, number, self._sha(workflow, number, load), label)
 
-    def _label(self, generation: _Generation, workflow: str, label: str) -> int:
+    def _label(self, generation: _Generation, workflow: str, label: str, load: bool) -> int:
         key = (workflow, label)
         if key in generation.labels:
             cached = generation.labels[key]
+        elif not load:
+            raise _NotCached
         else:
             cached = generation.labels[key] = self.labels.get(workflow, label)
         if cached is None:
+            if not load:
+                raise _NotCached  # the error names an unknown workflow, which takes a Git read
             self.store.versions(workflow)  # an unknown workflow says so, rather than "no label"
             raise LabelError(f"workflow {workflow!r} has no label {label!r}; point it at a version with "
                              f"`tradeflow workflows label {workflow} {label} <version>`")  # fmt: skip
         return cached
 
-    def _experiment(self, generation: _Generation, workflow: str) -> Experiment | None:
+    def _experiment(self, generation: _Generation, workflow: str, load: bool) -> Experiment | None:
         if workflow not in generation.experiments:
+            if not load:
+                raise _NotCached
             generation.experiments[workflow] = self.experiments.running(workflow)
         return generation.experiments[workflow]
 
     def sha(self, workflow: str, version: int) -> str:
         """The commit of a version (cached: it never changes)."""
+        return self._sha(workflow, version, True)
+
+    def _sha(self, workflow: str, version: int, load: bool) -> str:
         key = (workflow, version)
         if key not in self._shas:
+            if not load:
+                raise _NotCached
             self._shas[key] = self.store.sha(workflow, version)
         return self._shas[key]
 

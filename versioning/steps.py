@@ -183,6 +183,10 @@ def approval_node(step: ApprovalStep, handler: ResumeHandler, shared: StepContex
         request = request_values(namespace) | {"instructions": handler.instructions}
         # Raising instead would pin the bad value to this interrupt and every later resume would replay it.
         while True:
+            if handler.on_pause is not None:
+                paused = handler.on_pause(request, namespace)
+                if inspect.isawaitable(paused):
+                    await paused
             try:
                 answered = handler.func(interrupt(request), namespace)
                 update = await answered if inspect.isawaitable(answered) else answered

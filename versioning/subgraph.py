@@ -67,18 +67,25 @@ def versioned_builder(
     drawn_graph = drawn[0].graph if drawn is not None else None
     drawn_key = (drawn[0].spec.id, drawn[1]) if drawn is not None else None
 
-    def prepare(state: VersionedState, context: dict[str, Any], thread_id: object) -> tuple[Resolution, dict[str, Any],
-                                                                                      dict[str, Any]]:  # fmt: skip
-        """Resolve and check, in one worker thread: the database, Git and compiling never block the event loop."""
+    def prepare(state: VersionedState, context: dict[str, Any], thread_id: object, *, load: bool = True
+                ) -> tuple[Resolution, dict[str, Any], dict[str, Any]] | None:  # fmt: skip
+        """Resolve and check; with ``load=False`` from this process's caches only (None where that is not enough)."""
         workflow = _pick(state, context, "workflow")
         if not isinstance(workflow, str) or not workflow:
             raise ResolutionError("workflow: name the workflow to run (input or context 'workflow')", field="workflow")
         unit_key = _pick(state, context, "unit_key") or thread_id
         found = resolver()
-        resolution = found.resolve(workflow, label=_pick(state, context, "label"),
-                                   version=_pick(state, context, "version"),
-                                   unit_key=str(unit_key) if unit_key else None)  # fmt: skip
-        compiled = found.compiled(workflow, resolution.version)
+        pick = {"label": _pick(state, context, "label"), "version": _pick(state, context, "version"),
+                "unit_key": str(unit_key) if unit_key else None}  # fmt: skip
+        if not load:
+            cached = found.resolve_cached(workflow, **pick)
+            compiled = found.cached(workflow, cached.version) if cached is not None else None
+            if cached is None or compiled is None:
+                return None
+            resolution = cached
+        else:
+            resolution = found.resolve(workflow, **pick)
+            compiled = found.compiled(workflow, resolution.version)
         payload = _checked_input(compiled, state.get("input") or {})
         knobs = {k: v for k, v in context.items() if k not in RESERVED} | dict(state.get("context") or {})
         try:
@@ -90,7 +97,13 @@ def versioned_builder(
     async def resolve(state: VersionedState, config: RunnableConfig, runtime: Runtime[Any]) -> dict[str, Any]:
         context = runtime.context if isinstance(runtime.context, dict) else {}
         thread_id = config.get("configurable", {}).get("thread_id")
-        resolution, payload, knobs = await asyncio.to_thread(prepare, state, context, thread_id)
+        # From the caches on the loop (a worker thread's hand-off costs more than the lookups); Git, the
+        # database and compiling run in a worker thread, never on the event loop.
+        prepared = prepare(state, context, thread_id, load=False) or await asyncio.to_thread(
+            prepare, state, context, thread_id
+        )
+        assert prepared is not None
+        resolution, payload, knobs = prepared
         pair_id = str(uuid.uuid4())
         start_shadow(resolver(), resolution, payload, knobs, pair_id, shadow_callbacks)
         return {"workflow": resolution.workflow, "version": resolution.version, "spec_sha": resolution.sha,

@@ -15,6 +15,7 @@ from langchain_core.runnables import RunnableConfig
 
 ToolFunc = Callable[..., dict[str, Any] | Awaitable[dict[str, Any]]]
 ResumeFunc = Callable[[object, Mapping[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
+PauseFunc = Callable[[Mapping[str, Any], Mapping[str, Any]], Awaitable[None] | None]
 ASSET_EVENTS = "airflow_asset_events"
 
 
@@ -45,6 +46,9 @@ class ResumeHandler:
     check: Callable[[object], object] | None = None
     """The answer's shape alone, without side effects (raises ``ResumeError`` or a ``ValueError`` naming each bad
     field): what the server checks before it accepts a resume for this step. None: only ``func`` checks it."""
+    on_pause: PauseFunc | None = None
+    """``on_pause(request, state)``, called each time the step is about to pause with ``request`` (again when it
+    is resumed, since the node runs again): where ``graphs`` records what waits for a decision."""
 
 
 class LlmStepRunner(Protocol):
@@ -104,9 +108,9 @@ class Registry:
 
     def add_resume_handler(
         self, name: str, func: ResumeFunc, *, writes: tuple[str, ...], instructions: str,
-        check: Callable[[object], object] | None = None,
+        check: Callable[[object], object] | None = None, on_pause: PauseFunc | None = None,
     ) -> ResumeHandler:  # fmt: skip
         """Register ``func`` as resume handler ``name`` (``check``: its side-effect-free shape check)."""
-        handler = ResumeHandler(name, func, frozenset(writes), instructions, check)
+        handler = ResumeHandler(name, func, frozenset(writes), instructions, check, on_pause)
         self.resume_handlers[name] = handler
         return handler

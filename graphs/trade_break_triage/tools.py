@@ -2,7 +2,10 @@
 
 Who started a run and who answered it come from the run's config, where the server puts the authenticated
 user (:func:`access.roles.caller_from_config`); an in-process run (``tradeflow run``) is the ``local`` caller.
-Every decision, by a person or by policy, is appended to the approval audit.
+A run resumed through ``POST /approvals/{thread_id}`` runs as the thread's owner acting for the approver the
+route authenticated (:func:`access.approvals.approver_from_config`): that approver is the one recorded.
+Every decision, by a person or by policy, is appended to the approval audit; a pause at an approval is
+recorded in the approval queue, so approvers can list it (``GET /approvals``).
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_config
 
+from access.approvals import approver_from_config
 from access.audit import Decision
 from access.roles import LOCAL, ROLES, Caller, caller_from_config
-from access.runtime import approval_audit
+from access.runtime import approval_audit, approval_queue
 from core.settings import get_settings
 from graphs.errors import InvalidInputError
 from graphs.trade_break_triage.approval import four_eyes_problem, parse_approval
@@ -44,6 +48,12 @@ def _config() -> RunnableConfig:
 def current_caller(config: Mapping[str, Any] | None = None) -> Caller:
     """Who sent the current run; ``local`` (every role) for an in-process run without a server."""
     return caller_from_config(_config() if config is None else config) or Caller(LOCAL, ROLES)
+
+
+def acting_approver(config: Mapping[str, Any] | None = None) -> Caller:
+    """Who answers the current run's approval: the approver a delegated resume acts for, else the caller."""
+    config = _config() if config is None else config
+    return approver_from_config(config) or current_caller(config)
 
 
 def _run_ids(config: Mapping[str, Any]) -> tuple[str, str]:
@@ -82,13 +92,24 @@ def assess_approval(state: Mapping[str, Any], context: Any) -> dict[str, Any]:
     }
 
 
+async def announce_approval(request: Mapping[str, Any], state: Mapping[str, Any]) -> None:
+    """Record that this thread waits at an approval showing ``request`` (``GET /approvals`` lists it)."""
+    thread_id, _ = _run_ids(_config())
+    if not thread_id:  # no checkpointer, no thread: nothing can resume it later
+        return
+    workflow = str(state.get("workflow") or WORKFLOW)
+    requested_by = state.get("requested_by")
+    await asyncio.to_thread(approval_queue().announce, thread_id, workflow,
+                            requested_by if isinstance(requested_by, str) else None, request)  # fmt: skip
+
+
 async def record_approval(value: object, state: Mapping[str, Any]) -> dict[str, Any]:
     """A human's answer as the decision; the approver is the authenticated caller, checked for four eyes."""
     try:
         answer = parse_approval(value)
     except InvalidInputError as exc:
         raise ResumeError(exc.problems) from None
-    caller = current_caller()
+    caller = acting_approver()
     problem = four_eyes_problem(
         caller, answer, state.get("requested_by"), production=get_settings().env == "production"
     )
@@ -97,6 +118,9 @@ async def record_approval(value: object, state: Mapping[str, Any]) -> dict[str, 
         raise ResumeError([(problem.field, problem.message)])
     decision = "approved" if answer.approved else "rejected"
     await _append(state, caller.identity, decision, answer.comment)
+    thread_id, _ = _run_ids(_config())
+    if thread_id:
+        await asyncio.to_thread(approval_queue().decided, thread_id, caller.identity)
     return {"decision": decision, "approver": caller.identity, "approval_comment": answer.comment}
 
 

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 from graphs.workflow_assistants import assistant_id
@@ -22,6 +21,7 @@ from tests.conftest import MODEL, model_env
 from tests.doubles.llm_server import LLMServerDouble
 from tests.support.aegra_server import AegraServer, Databases, aegra_databases, aegra_env, require_aegra
 from tests.support.examples import example_input
+from tests.support.sdk import get_client
 from tests.support.secured_server import add_keys
 from tests.support.versioning import variant
 

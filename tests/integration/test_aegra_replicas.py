@@ -18,9 +18,11 @@ import httpx
 import psycopg
 import pytest
 import yaml
-from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from access.audit import ApprovalAudit
+from access.db import AccessDB
+from access.keys import KeyStore
 from router.ledger import utc_today
 from router.spend_store import PostgresSpendStore
 from tests.conftest import MODEL, ROUTER_DOUBLE, model_env
@@ -36,6 +38,7 @@ from tests.support.aegra_server import (
 )
 from tests.support.examples import example_input
 from tests.support.langgraph_server import free_port
+from tests.support.sdk import get_client
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres, pytest.mark.slow]
 APPROVAL = {"approved": True, "comment": "price confirmed"}
@@ -225,3 +228,34 @@ def test_prometheus_scrapes_both_replicas(replicas: list[AegraServer], tmp_path:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        log.close()
+
+
+async def test_an_approval_paused_through_a_is_listed_and_decided_through_b(
+    replicas: list[AegraServer], databases: Databases
+) -> None:
+    """Four eyes across replicas: the pause is recorded in the shared access tables; B resumes A's thread as its owner."""
+    store = KeyStore(AccessDB(databases.tradeflow, Path("unused.sqlite")), 0)
+    keys = {who: store.add(who, roles, created_by="test")[1]
+            for who, roles in (("dave", ["operator"]), ("bob", ["approver"]))}  # fmt: skip
+    try:  # last in this module: with keys stored, requests without one are refused from here on
+        dave = get_client(url=replicas[0].url, api_key=keys["dave"])
+        thread = (await dave.threads.create())["thread_id"]
+        paused = await dave.runs.wait(thread, "trade_break_triage", input=example_input("trade_break_triage"))
+        assert isinstance(paused, dict)
+        assert paused["__interrupt__"][0]["value"]["requested_by"] == "dave"
+        bob = {"x-api-key": keys["bob"]}
+        async with httpx.AsyncClient(base_url=replicas[1].url, timeout=120) as b:
+            listed = (await b.get("/approvals", headers=bob)).json()["approvals"]
+            assert [a["requested_by"] for a in listed if a["thread_id"] == thread] == ["dave"]
+            decided = await b.post(f"/approvals/{thread}", json={"decision": "reject", "reason": "wrong SSI"},
+                                   headers=bob)  # fmt: skip
+        assert decided.status_code == 200, decided.text
+        assert (decided.json()["result"]["decision"], decided.json()["result"]["approver"]) == ("rejected", "bob")
+        [row] = ApprovalAudit(store.db).decisions(thread_id=thread)
+        assert (row.identity, row.requested_by, row.decision, row.reason) == ("bob", "dave", "rejected", "wrong SSI")
+        assert (await dave.threads.get_state(thread))["values"]["status"] == "resolution_rejected"
+    finally:
+        for key in keys.values():
+            store.revoke(key)
+        store.db.close()

@@ -203,16 +203,17 @@ def test_sigkill_mid_run_then_rerun_continues_without_repeating_steps(
     env = _env(llm_double, tmp_path, postgres_url, TRADEFLOW_OPENAI_MODEL="slow-model")
     thread = "kill-and-resume"
     args = ["run", "trade_break_triage", "--thread", thread, "--input", str(EXAMPLES / "trade_break_triage.json")]
-    proc = subprocess.Popen([TRADEFLOW, *args], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    # classify_break has finished (and, with durability="sync", been checkpointed) once the
-    # propose_resolution request arrives.
-    while _prompts(llm_double, "Classification:") == 0:
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        assert time.monotonic() < deadline, "propose_resolution never started"
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    with subprocess.Popen([TRADEFLOW, *args], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as proc:  # fmt: skip
+        deadline = time.monotonic() + 30
+        # classify_break has finished (and, with durability="sync", been checkpointed) once the
+        # propose_resolution request arrives.
+        while _prompts(llm_double, "Classification:") == 0:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "propose_resolution never started"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL
     assert _prompts(llm_double, "Classify the settlement break") == 1
 

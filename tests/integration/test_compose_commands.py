@@ -25,7 +25,6 @@ import httpx
 import psycopg
 import pytest
 import yaml
-from langgraph_sdk import get_client
 from psycopg import sql
 
 from tests.support.aegra_server import AEGRA_PYTHON, require_aegra, require_redis
@@ -33,6 +32,7 @@ from tests.support.compose import env_example, interpolate, need, stop
 from tests.support.examples import example_input
 from tests.support.langgraph_server import free_port
 from tests.support.postgres import ADMIN_URL, require_postgres, scratch_database
+from tests.support.sdk import get_client
 
 pytestmark = [pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -101,6 +101,7 @@ def test_prometheus_runs_the_compose_command_line(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        log.close()
 
 
 # --- Postgres ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import openai
@@ -17,8 +18,28 @@ from tests.conftest import MODEL
 from tests.doubles.llm_server import Behaviour, LLMServerDouble
 
 
-def _openai(double: LLMServerDouble, model: str = MODEL, **kwargs: object) -> ChatOpenAI:
-    return ChatOpenAI(model=model, api_key=SecretStr("k"), base_url=double.openai_base_url, max_retries=0, **kwargs)
+@pytest.fixture
+async def connections() -> AsyncIterator[tuple[httpx.AsyncBaseTransport, object]]:
+    """Connection pools for the clients a test makes, closed when it ends (not the libraries' shared ones)."""
+    ollama, openai_http = httpx.AsyncHTTPTransport(), openai.DefaultAsyncHttpxClient()
+    yield ollama, openai_http
+    await ollama.aclose()
+    await openai_http.aclose()
+
+
+@pytest.fixture
+def openai_chat(llm_double: LLMServerDouble, connections: tuple[object, object]) -> Callable[..., ChatOpenAI]:
+    def make(double: LLMServerDouble, model: str = MODEL, **kwargs: object) -> ChatOpenAI:
+        return ChatOpenAI(model=model, api_key=SecretStr("k"), base_url=double.openai_base_url, max_retries=0,
+                          http_async_client=connections[1], **kwargs)  # fmt: skip
+
+    return make
+
+
+@pytest.fixture
+def ollama_chat(llm_double: LLMServerDouble, connections: tuple[object, object]) -> Callable[[], ChatOllama]:
+    return lambda: ChatOllama(model=MODEL, base_url=llm_double.ollama_base_url,
+                              async_client_kwargs={"transport": connections[0]})  # fmt: skip
 
 
 class Verdict(BaseModel):
@@ -27,8 +48,10 @@ class Verdict(BaseModel):
     tags: list[str]
 
 
-async def test_openai_json_answer_is_deterministic_with_usage(llm_double: LLMServerDouble) -> None:
-    chat = _openai(llm_double)
+async def test_openai_json_answer_is_deterministic_with_usage(
+    llm_double: LLMServerDouble, openai_chat: Callable[..., ChatOpenAI]
+) -> None:
+    chat = openai_chat(llm_double)
     first = await chat.ainvoke([HumanMessage("summarise the desk")])
     second = await chat.ainvoke([HumanMessage("summarise the desk")])
     other = await chat.ainvoke([HumanMessage("something else")])
@@ -39,11 +62,13 @@ async def test_openai_json_answer_is_deterministic_with_usage(llm_double: LLMSer
     assert first.response_metadata["model_name"] == MODEL
 
 
-async def test_openai_streaming_reports_usage(llm_double: LLMServerDouble) -> None:
-    chat = _openai(llm_double, stream_usage=True)
+async def test_openai_streaming_reports_usage(
+    llm_double: LLMServerDouble, openai_chat: Callable[..., ChatOpenAI]
+) -> None:
+    chat = openai_chat(llm_double, stream_usage=True)
     chunks = [chunk async for chunk in chat.astream([HumanMessage("stream please")])]
     text = "".join(str(c.content) for c in chunks)
-    full = await _openai(llm_double).ainvoke([HumanMessage("stream please")])
+    full = await openai_chat(llm_double).ainvoke([HumanMessage("stream please")])
     assert len(chunks) > 5
     assert text == full.text
     usage = [c.usage_metadata for c in chunks if c.usage_metadata]
@@ -53,16 +78,23 @@ async def test_openai_streaming_reports_usage(llm_double: LLMServerDouble) -> No
 
 
 @pytest.mark.parametrize("client", ["openai", "ollama"])
-async def test_structured_output_matches_schema(llm_double: LLMServerDouble, client: str) -> None:
-    base = _openai(llm_double) if client == "openai" else ChatOllama(model=MODEL, base_url=llm_double.ollama_base_url)
+async def test_structured_output_matches_schema(
+    llm_double: LLMServerDouble,
+    client: str,
+    openai_chat: Callable[..., ChatOpenAI],
+    ollama_chat: Callable[[], ChatOllama],
+) -> None:
+    base = openai_chat(llm_double) if client == "openai" else ollama_chat()
     verdict = await base.with_structured_output(Verdict, method="json_schema").ainvoke([HumanMessage("rate it")])
     assert isinstance(verdict, Verdict)
     assert 0 <= verdict.score <= 1
     assert verdict.tags
 
 
-async def test_ollama_streams_ndjson_with_counts(llm_double: LLMServerDouble) -> None:
-    chat = ChatOllama(model=MODEL, base_url=llm_double.ollama_base_url)
+async def test_ollama_streams_ndjson_with_counts(
+    llm_double: LLMServerDouble, ollama_chat: Callable[[], ChatOllama]
+) -> None:
+    chat = ollama_chat()
     chunks = [c async for c in chat.astream([HumanMessage("hello ollama")])]
     assert len(chunks) > 5
     usage = [c.usage_metadata for c in chunks if c.usage_metadata]
@@ -104,10 +136,12 @@ def test_status_fault_without_retry_after(llm_double: LLMServerDouble) -> None:
 @pytest.mark.parametrize(
     ("fault", "code"), [("context_length", "context_length_exceeded"), ("content_policy", "content_policy_violation")]
 )
-async def test_request_faults_reach_the_openai_client(llm_double: LLMServerDouble, fault: str, code: str) -> None:
+async def test_request_faults_reach_the_openai_client(
+    llm_double: LLMServerDouble, fault: str, code: str, openai_chat: Callable[..., ChatOpenAI]
+) -> None:
     llm_double.set_behaviour(MODEL, Behaviour(fault=fault))  # type: ignore[arg-type]
     with pytest.raises(openai.BadRequestError) as info:
-        await _openai(llm_double).ainvoke([HumanMessage("x")])
+        await openai_chat(llm_double).ainvoke([HumanMessage("x")])
     assert info.value.code == code
 
 

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from langgraph_sdk import get_client
 
 from analytics.dashboards.build import DASHBOARDS
 from graphs.workflows import repo_workflow
@@ -23,6 +22,7 @@ from tests.conftest import model_env
 from tests.doubles.llm_server import LLMServerDouble
 from tests.support.examples import example_input
 from tests.support.langgraph_server import DevServer, free_port, start_with_double
+from tests.support.sdk import get_client
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -191,6 +191,7 @@ async def test_real_prometheus_evaluates_every_dashboard_and_rule_expression(ser
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        log.close()
 
 
 def test_metrics_are_merged_across_worker_processes(tmp_path: Path) -> None:

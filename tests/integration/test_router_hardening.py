@@ -168,13 +168,13 @@ async def test_a_silent_backend_hands_over_well_before_the_ceiling(llm_double: L
                                            has_fallback=False) == 20.0  # fmt: skip
 
 
-def test_first_token_limits_follow_the_measurements() -> None:
+def test_first_token_limits_follow_the_measurements(llm_double: LLMServerDouble) -> None:
     from router.config import Timeouts
     from router.health import BackendHealth
     from router.policy import BackendTable
     from tests.integration.test_router_faults import PRICES as prices
 
-    config = parse_config(_table(LLMServerDouble(), kind="openai"), "t")
+    config = parse_config(_table(llm_double, kind="openai"), "t")
     table = BackendTable(config.backends, [prices.price_for(b.model, time_date(), None) for b in config.backends])
     health = BackendHealth(list(config.backends), config.breaker, table)
     limits = Timeouts()

@@ -10,13 +10,13 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from langgraph_sdk import get_client
 from psycopg import sql
 
 from tests.conftest import model_env
 from tests.doubles.llm_server import LLMServerDouble
 from tests.support.examples import example_input
 from tests.support.postgres import scratch_database
+from tests.support.sdk import get_client
 from tests.support.secured_server import SERVERS, secured_env
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]

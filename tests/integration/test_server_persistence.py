@@ -14,12 +14,12 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from langgraph_sdk import get_client
 
 from tests.conftest import PRICES_DOUBLE, model_env
 from tests.doubles.llm_server import LLMServerDouble
 from tests.support.examples import example_input
 from tests.support.langgraph_server import DevServer, free_port, write_config
+from tests.support.sdk import get_client
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from langgraph_sdk import get_client
 
 from router.record import SUPERSEDED_EVENT
 from tests.doubles.llm_server import Behaviour, LLMServerDouble
 from tests.support.examples import example_input
 from tests.support.langgraph_server import DevServer, start_with_double
+from tests.support.sdk import get_client
 from tests.support.two_backends import FALLBACK, PRIMARY, fault_table
 
 pytestmark = [pytest.mark.server]

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 from graphs.registry import GRAPHS
@@ -16,6 +15,7 @@ from tests.conftest import MODEL, model_env
 from tests.doubles.llm_server import Behaviour, LLMServerDouble
 from tests.support.examples import example_input
 from tests.support.langgraph_server import DevServer, start_with_double
+from tests.support.sdk import get_client
 
 pytestmark = [pytest.mark.server]
 

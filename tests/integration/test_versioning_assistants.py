@@ -9,12 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from langgraph_sdk import get_client
 
 from graphs.workflow_assistants import assistant_id
 from tests.conftest import model_env
 from tests.doubles.llm_server import LLMServerDouble
 from tests.support.langgraph_server import DevServer
+from tests.support.sdk import get_client
 from tests.support.versioning import variant
 
 pytestmark = [pytest.mark.server]

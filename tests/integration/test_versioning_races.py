@@ -99,6 +99,38 @@ def test_a_label_move_during_a_load_never_leaves_the_old_version_cached(
     assert svc.resolve("market_brief")["version"] == 2
 
 
+def test_a_cache_only_resolution_never_answers_from_before_a_label_move(
+    svc: VersioningService, replica: VersioningService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``versioned_workflow`` resolves on the event loop from the caches (no Git or database read) and falls back
+    to a worker thread when they cannot answer: a move in another replica must send it there, not to the old
+    version. On SQLite reading the change token is a database call, so there it always falls back."""
+    published(svc, 2)
+    svc.labels.move("market_brief", "production", 1, actor="jane")
+    resolver = svc.resolver
+    if svc.db.dialect == "sqlite":
+        assert resolver.resolve("market_brief").version == 1
+        assert resolver.resolve_cached("market_brief") is None
+        return
+    assert svc.db.wait_listening()  # on Postgres, no change token (and so no cache) before it listens
+    assert resolver.resolve_cached("market_brief") is None  # nothing loaded yet
+    assert resolver.resolve("market_brief").version == 1
+    monkeypatch.setattr(svc.labels, "get", lambda *a: pytest.fail("a cache-only resolution read the database"))
+    monkeypatch.setattr(svc.store, "sha", lambda *a: pytest.fail("a cache-only resolution read Git"))
+    cached = resolver.resolve_cached("market_brief")
+    assert cached is not None
+    assert (cached.version, cached.label) == (1, "production")
+    assert resolver.resolve_cached("market_brief", version=2) is None  # this version's commit is not cached yet
+    assert resolver.resolve_cached("market_brief", label="staging") is None  # a label never looked up
+    monkeypatch.undo()
+    before = svc.db.change_token()
+    replica.labels.move("market_brief", "production", 2, actor="bob")
+    wait_for(lambda: svc.db.change_token() != before)
+    assert resolver.resolve_cached("market_brief") is None  # the caches are from before the move
+    assert resolver.resolve("market_brief").version == 2
+    assert resolver.resolve_cached("market_brief") == resolver.resolve("market_brief")
+
+
 def test_two_rollbacks_at_once_one_wins_the_other_gets_a_conflict(
     svc: VersioningService, replica: VersioningService, monkeypatch: pytest.MonkeyPatch
 ) -> None:

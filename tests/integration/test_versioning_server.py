@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 from access.db import AccessDB
@@ -20,6 +19,7 @@ from tests.conftest import model_env
 from tests.doubles.llm_server import LLMServerDouble
 from tests.support.examples import example_input
 from tests.support.langgraph_server import DevServer
+from tests.support.sdk import get_client
 from tests.support.versioning import variant
 
 pytestmark = [pytest.mark.server]
@@ -58,7 +58,8 @@ async def publish(http: httpx.AsyncClient, text: str, message: str) -> dict[str,
 
 
 async def test_routes_refuse_bad_input_before_writing_anything(http: httpx.AsyncClient, server: DevServer) -> None:
-    assert (await httpx.AsyncClient(base_url=server.url).get("/workflows")).status_code == 401
+    async with httpx.AsyncClient(base_url=server.url) as anonymous:
+        assert (await anonymous.get("/workflows")).status_code == 401
     bad = variant("market_brief", "bad").replace("tool: market_brief.compute_figures", "tool: nope")
     refused = await http.post("/workflows", json={"yaml": bad})
     assert refused.status_code == 422

@@ -74,15 +74,15 @@ class DevServer:
     def start(self, timeout_s: float | None = None) -> Self:
         timeout_s = self.START_TIMEOUT_S if timeout_s is None else timeout_s
         config = write_config(self.workdir, self.auth)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [str(TRADEFLOW), "serve", *self.SERVE_ARGS, "--config", str(config)],
-            cwd=self.workdir,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with self.log_path.open("ab") as log:  # the server writes to its own copy of the descriptor
+            self.process = subprocess.Popen(
+                [str(TRADEFLOW), "serve", *self.SERVE_ARGS, "--config", str(config)],
+                cwd=self.workdir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -138,15 +138,13 @@ def test_workflow_percentiles_are_computed_by_sqlite_as_percentile_cont(tmp_path
 
 
 def test_progress_bar_on_long_exports(tmp_path: Path) -> None:
-    out = (tmp_path / "progress.txt").open("w+")
     rows = [{"i": i} for i in range(12_000)]
-    render(rows, "csv", progress_stream=out)
-    out.seek(0)
-    assert "100% (12000/12000 rows)" in out.read()
-    quiet = (tmp_path / "quiet.txt").open("w+")
-    Progress(10, quiet).update(10)
-    quiet.seek(0)
-    assert quiet.read() == ""
+    with (tmp_path / "progress.txt").open("w+") as out:
+        render(rows, "csv", progress_stream=out)
+    assert "100% (12000/12000 rows)" in (tmp_path / "progress.txt").read_text()
+    with (tmp_path / "quiet.txt").open("w+") as quiet:
+        Progress(10, quiet).update(10)
+    assert (tmp_path / "quiet.txt").read_text() == ""
 
 
 def test_committed_dashboards_match_the_generator() -> None:
