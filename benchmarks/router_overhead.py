@@ -2,6 +2,9 @@
 
 * One asyncio stub server (benchmarks/stub_llm.py) in its own process answers every client.
 * Each client runs in its own long-lived worker process: a direct ``ChatOpenAI.ainvoke`` (the baseline),
+  LangChain's own floor for a chat model that wraps another (a trivial ``BaseChatModel`` subclass around the same
+  ChatOpenAI: ``basechatmodel_wrapper`` awaits its ``ainvoke``, a second LangChain run as any wrapper pays;
+  ``basechatmodel_wrapper_direct`` awaits its ``_agenerate``, the one run ``RoutedChatModel`` also makes),
   ``RoutedChatModel`` over 3 and over 100 backends, LangGraph's own floor for the subgraph's shape (three nodes,
   routed with ``Command(goto=...)`` as the subgraph is, the middle one making the same ChatOpenAI call; and the
   same with conditional edges, the subgraph's earlier shape), the router subgraph, the ``llm_router`` graph
@@ -48,10 +51,12 @@ from typing_extensions import TypedDict
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 PROMPT = "Summarise the settlement break in one sentence."
-CLIENTS = ("chatopenai", "routed_3", "routed_100", "langgraph_floor", "langgraph_floor_branches", "subgraph",
-           "llm_router_graph", "litellm")  # fmt: skip
+CLIENTS = ("chatopenai", "wrapper", "wrapper_direct", "routed_3", "routed_100", "langgraph_floor",
+           "langgraph_floor_branches", "subgraph", "llm_router_graph", "litellm")  # fmt: skip
 LABELS = {
     "chatopenai": "chatopenai",
+    "wrapper": "basechatmodel_wrapper",
+    "wrapper_direct": "basechatmodel_wrapper_direct",
     "routed_3": "routed_chat_model_3_backends",
     "routed_100": "routed_chat_model_100_backends",
     "langgraph_floor": "langgraph_three_node_floor",
@@ -119,6 +124,8 @@ def _client(kind: str, base_url: str) -> Callable[[], Awaitable[object]]:
         )  # fmt: skip
         payload = [{"role": "user", "content": PROMPT}]
         return lambda: lite.acompletion(model="desk", messages=payload)
+    if kind in ("wrapper", "wrapper_direct"):
+        return _wrapper(base_url, direct=kind == "wrapper_direct")
     if kind in ("langgraph_floor", "langgraph_floor_branches"):
         return _floor(base_url, commands=kind == "langgraph_floor")
     workdir = Path(tempfile.mkdtemp(prefix="tradeflow-bench-"))
@@ -136,6 +143,37 @@ def _client(kind: str, base_url: str) -> Callable[[], Awaitable[object]]:
     from graphs.llm_router import graph as served
 
     return lambda: served.ainvoke({"prompt": PROMPT})
+
+
+def _wrapper(base_url: str, *, direct: bool) -> Callable[[], Awaitable[object]]:
+    """A chat model that only hands the call to the same ChatOpenAI: what LangChain costs around one model."""
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import BaseMessage, HumanMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+    from langchain_openai import ChatOpenAI
+    from pydantic import SecretStr
+
+    inner = ChatOpenAI(model="test-model", api_key=SecretStr("k"), base_url=base_url, max_retries=0)
+
+    class Wrapper(BaseChatModel):
+        @property
+        def _llm_type(self) -> str:
+            return "wrapper"
+
+        def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
+                      **kwargs: Any) -> ChatResult:  # fmt: skip
+            raise NotImplementedError
+
+        async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
+                             **kwargs: Any) -> ChatResult:  # fmt: skip
+            if direct:
+                return await inner._agenerate(messages, stop=stop, **kwargs)
+            message = await inner.ainvoke(messages, config={"callbacks": []}, stop=stop, **kwargs)
+            return ChatResult(generations=[ChatGeneration(message=message)])
+
+    wrapper = Wrapper()
+    messages = [HumanMessage(PROMPT)]
+    return lambda: wrapper.ainvoke(messages)
 
 
 class _FloorState(TypedDict, total=False):

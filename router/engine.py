@@ -14,13 +14,13 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, get_args
 
 from core.prices import PriceTable
 from core.settings import get_settings
 from router.attempt import AttemptResult, Emit, run_attempt
 from router.clients import build_client, describe, missing_key
-from router.config import BackendConfig, RouterConfig
+from router.config import BackendConfig, RouterConfig, Strategy
 from router.connections import LoopClients
 from router.errors import (
     AllBackendsFailedError,
@@ -35,7 +35,7 @@ from router.errors import (
 from router.health import BackendHealth
 from router.ledger import Reservation, SpendLedger
 from router.planning import plan_route
-from router.policy import BackendTable, Ranking
+from router.policy import BackendTable, Ranking, weights_for
 from router.pricing import BackendPrices
 from router.record import AttemptRecord, DecisionRecord, Usage
 from router.request import RouteRequest
@@ -97,6 +97,7 @@ class Router:
         self.sleep = sleep
         self.prices = BackendPrices(prices or PriceTable.load(), config.backends, wall_clock)
         self.table = BackendTable(config.backends, self.prices.in_order())
+        self.strategy_weights = {s: weights_for(s, config.balanced_weights) for s in get_args(Strategy)}
         longest_call = config.retry.total_budget_s + config.timeouts.first_token_s
         self.health = BackendHealth(list(config.backends), config.breaker, self.table, claim_hold_s=longest_call)
         self.ledger = SpendLedger(dict(config.budgets_usd_per_day), spend, ttl_s=2 * longest_call)
@@ -224,8 +225,9 @@ class Router:
         )  # fmt: skip
         attempt_started = self.clock()
         try:
+            client = self._clients.get(name) or await self.client(name)
             async with self.ledger.holding(reservation):
-                result = await run_attempt(await self.client(name), backend, messages, first_token_s=limit,
+                result = await run_attempt(client, backend, messages, first_token_s=limit,
                                            stream_idle_s=self.config.timeouts.stream_idle_s, schema=schema,
                                            emit=emit, clock=self.clock)  # fmt: skip
         except AttemptError as error:
@@ -255,6 +257,9 @@ class Router:
             progress.claim = claim
             name = progress.queue[0]
             estimate = self.prices.by_name[name].cost(record.prompt_tokens_estimate, record.output_tokens_estimate)
+            reservation = self.ledger.unbudgeted(record.workflow, estimate)
+            if reservation is not None:
+                return name, reservation
             try:
                 reservation = await self.ledger.reserve(record.workflow, estimate)
             except BaseException:
@@ -268,6 +273,8 @@ class Router:
             progress.queue.pop(0)
 
     async def _settle(self, reservation: Reservation, cost: float) -> None:
+        if not reservation.id:
+            return  # nothing was reserved (no budget): nothing to settle
         try:
             await self.ledger.settle(reservation, cost)
         except SpendStoreError:
@@ -384,9 +391,9 @@ class Router:
         usage = result.usage
         price = self.prices.by_name[name]
         spent = price.cost(usage.input_tokens, usage.output_tokens, usage.cached_input_tokens)
-        # Every value is already typed: construct without re-validating (this is on every call's path).
+        # The validating constructor: for a model this small it is faster than pydantic's model_construct.
         record.attempts.append(
-            AttemptRecord.model_construct(
+            AttemptRecord(
                 backend=name,
                 provider=backend.kind,
                 model=backend.model,

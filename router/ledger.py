@@ -33,6 +33,7 @@ class Reservation:
 
 
 _NO_DAY = date(1970, 1, 1)  # a workflow without a budget reserves nothing: no id, no date, no database
+_NOTHING_HELD: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
 
 
 def utc_today() -> date:
@@ -59,6 +60,8 @@ class SpendLedger:
 
     def remaining_hint(self, workflow: str) -> float | None:
         """What is left of today's budget as this process last saw it (None: no limit)."""
+        if not self._budgets:
+            return None
         budget = self.budget_for(workflow)
         if budget is None:
             return None
@@ -67,6 +70,12 @@ class SpendLedger:
     def committed(self, workflow: str) -> float:
         """Spent plus reserved today, as this process last saw it."""
         return self._committed.get((workflow, utc_today()), 0.0)
+
+    def unbudgeted(self, workflow: str, amount_usd: float) -> Reservation | None:
+        """The empty reservation of a workflow without a budget (nothing to hold); None when it has one."""
+        if self._budgets and self.budget_for(workflow) is not None:
+            return None
+        return Reservation("", workflow, _NO_DAY, amount_usd)
 
     async def reserve(self, workflow: str, amount_usd: float) -> Reservation | None:
         """Hold ``amount_usd`` of today's budget; None when it does not fit (no budget: always granted)."""
@@ -120,16 +129,17 @@ class SpendLedger:
         if granted:
             self.settle_later(reservation, 0.0)
 
-    @contextlib.asynccontextmanager
-    async def holding(self, reservation: Reservation) -> AsyncIterator[None]:
+    def holding(self, reservation: Reservation) -> contextlib.AbstractAsyncContextManager[None]:
         """Keep ``reservation`` from expiring while its attempt runs: a long stream may outlast the time-to-live.
 
         The time-to-live is what frees the budget a crashed process held; a live one renews its reservations
-        every third of it, so only a dead process's reservations ever expire.
+        every third of it, so only a dead process's reservations ever expire. Nothing reserved (no budget):
+        nothing to do, and no generator-based context manager to pay for on every call.
         """
-        if not reservation.id:
-            yield
-            return
+        return self._renewing(reservation) if reservation.id else _NOTHING_HELD
+
+    @contextlib.asynccontextmanager
+    async def _renewing(self, reservation: Reservation) -> AsyncIterator[None]:
         renewal = asyncio.create_task(self._renew(reservation), name=f"renew-{reservation.id}")
         try:
             yield
