@@ -226,7 +226,7 @@ def _worker(kind: str, base_url: str, tree: Path) -> None:
     The CPU time is this process's (what the client itself costs, whoever else the shared machine runs).
     """
     sys.path.insert(0, str(tree))  # the checkout whose code runs (this one, or --compare-tree's)
-    loop = asyncio.new_event_loop()
+    runner = asyncio.Runner()  # closed at the end: what the router's clients opened is closed with it
     call = _client(kind, base_url)
 
     async def run(n: int) -> dict[str, Any]:
@@ -238,10 +238,11 @@ def _worker(kind: str, base_url: str, tree: Path) -> None:
             times.append(time.perf_counter() - started)
         return {"wall": times, "cpu": (time.process_time() - cpu) / n}
 
-    loop.run_until_complete(run(50))  # connections, caches, first-use imports
-    print("ready", flush=True)
-    for line in sys.stdin:
-        print(json.dumps(loop.run_until_complete(run(int(line)))), flush=True)
+    with runner:
+        runner.run(run(50))  # connections, caches, first-use imports
+        print("ready", flush=True)
+        for line in sys.stdin:
+            print(json.dumps(runner.run(run(int(line)))), flush=True)
 
 
 def _spawn(kind: str, base_url: str, tree: Path) -> subprocess.Popen[str]:

@@ -143,15 +143,15 @@ def _worker(variant: str, root: str, tree: Path, url: str | None) -> None:
         await graph.ainvoke(run_input, config)
         return time.perf_counter() - started
 
-    loop = asyncio.new_event_loop()
-    for _ in range(20):
-        loop.run_until_complete(one())  # warm caches and code paths
-    print("ready", flush=True)
-    for line in sys.stdin:
-        cpu = time.process_time()
-        samples = [loop.run_until_complete(one()) for _ in range(int(line))]
-        cpu_per_run = (time.process_time() - cpu) / len(samples)
-        print(json.dumps({"p50": statistics.median(samples), "cpu": cpu_per_run}), flush=True)
+    with asyncio.Runner() as runner:  # closed at the end, with whatever the run opened
+        for _ in range(20):
+            runner.run(one())  # warm caches and code paths
+        print("ready", flush=True)
+        for line in sys.stdin:
+            cpu = time.process_time()
+            samples = [runner.run(one()) for _ in range(int(line))]
+            cpu_per_run = (time.process_time() - cpu) / len(samples)
+            print(json.dumps({"p50": statistics.median(samples), "cpu": cpu_per_run}), flush=True)
 
 
 def _spawn(name: str, root: str, tree: Path, url: str | None) -> subprocess.Popen[str]:

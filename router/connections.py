@@ -37,8 +37,11 @@ class _OnLoop:
     async def _close_when_cancelled(self) -> None:
         try:
             await asyncio.Event().wait()
-        finally:
+        except asyncio.CancelledError:
             await self.close()
+            raise
+        # A loop dropped without cancelling its tasks (a process exiting mid-loop) closes this coroutine
+        # instead (GeneratorExit): there is no loop left to close connections on, and the process is ending.
 
     async def close(self) -> None:
         self.closed = True

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,3 +94,30 @@ async def test_a_router_nobody_holds_closes_its_connections(llm_double: LLMServe
             break
         await asyncio.sleep(0.01)
     assert not (connections_to(llm_double.port) - before)
+
+
+EXITS_MID_LOOP = """
+import asyncio, json, sys
+from langchain_core.messages import HumanMessage
+from router.config import parse_config
+from router.engine import Router
+from router.request import RouteRequest
+from tests.integration.test_router_faults import PRICES
+table = json.loads(sys.argv[1])
+router = Router(parse_config(table, "test"), env={}, prices=PRICES)
+loop = asyncio.new_event_loop()  # run, then exit without closing the loop: its tasks are never cancelled
+_, record = loop.run_until_complete(
+    router.execute([HumanMessage("hello")], RouteRequest(prompt_tokens=20, max_tokens=64)))
+print(record.outcome)
+"""
+
+
+def test_a_process_that_exits_without_closing_its_loop_ends_cleanly(llm_double: LLMServerDouble) -> None:
+    """The closer of a loop that is dropped, not closed (the process exits mid-loop), tries no close without a
+    loop: no traceback at exit (it used to log 'closing a backend client's connections failed')."""
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", EXITS_MID_LOOP, json.dumps(_table(llm_double))], cwd=repo,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "success"
+    assert "Traceback" not in done.stderr, done.stderr
