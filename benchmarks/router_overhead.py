@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from typing_extensions import TypedDict
+from workers import interleaved_rounds, wait_ready  # benchmarks/workers.py (run as scripts: this folder is on the path)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -281,20 +282,8 @@ def main() -> None:
             for kind in COMPARED:
                 workers[PREVIOUS + kind] = _spawn(kind, base_url, args.compare_tree.resolve())
             kinds += [PREVIOUS + kind for kind in COMPARED]
-        for worker in workers.values():
-            assert worker.stdout is not None
-            assert worker.stdout.readline().strip() == "ready"
-        rounds: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
-        for r in range(args.rounds):
-            order = kinds[r % len(kinds) :] + kinds[: r % len(kinds)]  # rotate who goes first
-            for kind in order:
-                worker = workers[kind]
-                assert worker.stdin is not None
-                assert worker.stdout is not None
-                worker.stdin.write(f"{args.calls}\n")
-                worker.stdin.flush()
-                rounds[kind].append(json.loads(worker.stdout.readline()))
-        _report(rounds, args.calls)
+        wait_ready(workers)
+        _report(interleaved_rounds(workers, args.rounds, args.calls), args.calls)
     finally:
         for worker in workers.values():
             if worker.stdin is not None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import statistics
@@ -35,9 +34,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from workers import interleaved_rounds, wait_ready  # benchmarks/workers.py (run as scripts: this folder is on the path)
 
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = ("direct", "versioned", "floor_shape", "floor_three")
@@ -160,17 +160,6 @@ def _spawn(name: str, root: str, tree: Path, url: str | None) -> subprocess.Pope
     return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tree)
 
 
-@contextlib.contextmanager
-def _database(store: str) -> Iterator[str | None]:
-    if store == "postgres":
-        from tests.support.postgres import scratch_database
-
-        with scratch_database("tradeflow_bench_overhead") as url:
-            yield url
-    else:
-        yield None
-
-
 def _publish(root: str, url: str | None) -> None:
     from core.settings import settings_from_mapping
     from graphs.versioning_service import VersioningService
@@ -202,27 +191,18 @@ def main() -> None:
         return
     print(f"load_average_1m_before {os.getloadavg()[0]:.2f}  # {os.cpu_count()} cores", flush=True)
     sys.path.insert(0, str(REPO))
+    from tests.support.postgres import scratch_database_for
+
     print(f"store {args.store}")
-    with tempfile.TemporaryDirectory() as root, _database(args.store) as url:
+    with tempfile.TemporaryDirectory() as root, scratch_database_for(args.store, "tradeflow_bench_overhead") as url:
         _publish(root, url)
         plan = {variant: REPO for variant in VARIANTS}
         if args.compare_tree is not None:
             plan[PREVIOUS + "versioned"] = args.compare_tree.resolve()
         workers = {name: _spawn(name, root, tree, url) for name, tree in plan.items()}
         try:
-            for worker in workers.values():
-                assert worker.stdout is not None
-                assert worker.stdout.readline().strip() == "ready"
-            medians: dict[str, list[dict[str, float]]] = {name: [] for name in workers}
-            names = list(workers)
-            for r in range(args.rounds):
-                for name in names[r % len(names) :] + names[: r % len(names)]:  # rotate who goes first
-                    worker = workers[name]
-                    assert worker.stdin is not None
-                    assert worker.stdout is not None
-                    worker.stdin.write(f"{args.runs}\n")
-                    worker.stdin.flush()
-                    medians[name].append(json.loads(worker.stdout.readline()))
+            wait_ready(workers)
+            medians = interleaved_rounds(workers, args.rounds, args.runs)
         finally:
             for worker in workers.values():
                 if worker.stdin is not None:

@@ -14,13 +14,12 @@ Each figure is the median of interleaved rounds of per-call medians. The cache c
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -28,17 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.settings import settings_from_mapping
 from graphs.versioning_service import VersioningService
 from graphs.workflows import spec_file
-from tests.support.postgres import scratch_database
+from tests.support.postgres import scratch_database_for
 from versioning.assignment import bucket
-
-
-@contextlib.contextmanager
-def database(kind: str) -> Iterator[str | None]:
-    if kind == "postgres":
-        with scratch_database("tradeflow_bench_resolve") as url:
-            yield url
-    else:
-        yield None
 
 
 def per_call_us(fn: Callable[[], object], calls: int) -> float:
@@ -56,7 +46,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, database(args.store) as url:
+    with tempfile.TemporaryDirectory() as tmp, scratch_database_for(args.store, "tradeflow_bench_resolve") as url:
         env = {"TRADEFLOW_DATA_DIR": str(Path(tmp) / "data"), "TRADEFLOW_WORKFLOWS_REPO": str(Path(tmp) / "w.git")}
         svc = VersioningService(settings_from_mapping(env | ({"DATABASE_URL": url} if url else {})))
         for n in (1, 2):

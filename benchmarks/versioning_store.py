@@ -14,13 +14,11 @@ Prints ``name value unit`` lines. The 1,000 versions are written with ``git fast
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -28,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.settings import settings_from_mapping
 from graphs.versioning_service import VersioningService
 from graphs.workflows import spec_file
-from tests.support.postgres import scratch_database
+from tests.support.postgres import scratch_database_for
 from versioning.store import blob_id
 
 WORKFLOW = "market_brief"
@@ -67,15 +65,6 @@ def _stream(versions: int) -> bytes:
     return b"".join(out)
 
 
-@contextlib.contextmanager
-def database(kind: str) -> Iterator[str | None]:
-    if kind == "postgres":
-        with scratch_database("tradeflow_bench_versioning") as url:
-            yield url
-    else:
-        yield None
-
-
 def ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1e3
 
@@ -86,7 +75,7 @@ def main() -> None:
     parser.add_argument("--versions", type=int, default=1000)
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, database(args.store) as url:
+    with tempfile.TemporaryDirectory() as tmp, scratch_database_for(args.store, "tradeflow_bench_versioning") as url:
         root = Path(tmp)
         repo = root / "workflows.git"
         started = time.perf_counter()

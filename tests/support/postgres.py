@@ -43,3 +43,13 @@ def scratch_database(prefix: str = "tradeflow_test") -> Iterator[str]:
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextmanager
+def scratch_database_for(store: str, prefix: str) -> Iterator[str | None]:
+    """A scratch database's URL when ``store`` is ``"postgres"``, else None (the embedded SQLite default)."""
+    if store == "postgres":
+        with scratch_database(prefix) as url:
+            yield url
+    else:
+        yield None
