@@ -10,18 +10,10 @@ import sys
 from pathlib import Path
 
 from graphs.registry import GRAPHS
+from tests.support.compose import env_example
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = json.loads((REPO / "langgraph.json").read_text())
-
-
-def _env_example() -> dict[str, str]:
-    pairs = {}
-    for line in (REPO / ".env.example").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
-            pairs[key.strip()] = value.strip()
-    return pairs
 
 
 def test_langgraph_json_serves_every_registered_graph() -> None:
@@ -126,7 +118,7 @@ def test_env_example_lists_every_setting_the_code_reads() -> None:
         )
     }
     assert read, "no settings found: the pattern no longer matches core/settings.py"
-    example = _env_example()
+    example = env_example()
     assert read <= set(example), sorted(read - set(example))
     lines = (REPO / "router" / "backends.default.yaml").read_text().splitlines()
     table = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
