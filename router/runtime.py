@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 from core.prices import PriceTable
 from core.settings import Settings, get_settings, on_settings_reset
 from router.config import load_config
@@ -17,9 +15,8 @@ _routers: dict[Settings, Router] = {}
 
 @on_settings_reset
 def _forget_routers() -> None:
-    for settings in list(_routers):
-        _routers.pop(settings).close()
-    router_for.cache_clear()
+    while _routers:
+        _routers.popitem()[1].close()
     while _stores:
         _stores.pop().close()
 
@@ -35,13 +32,15 @@ def spend_store_for(settings: Settings) -> SpendStore:
     return store
 
 
-@functools.cache
 def router_for(settings: Settings) -> Router:
     """One router per settings, so health, latency and spend figures are shared by every call.
 
     Spend and budget reservations live in the database; latency figures start from the analytics rows of
     recent calls; circuit breakers are this process's own.
     """
+    found = _routers.get(settings)
+    if found is not None:
+        return found
     config = load_config(settings.router_config, settings.environ)
     updates: dict[str, object] = {}
     if settings.routing_strategy:
@@ -58,8 +57,7 @@ def router_for(settings: Settings) -> Router:
         spend=spend_store_for(settings),
     )
     seed_latency(router, settings)
-    _routers[settings] = router
-    return router
+    return _routers.setdefault(settings, router)  # a router built by a racing caller in the meantime wins
 
 
 def process_router() -> Router:
